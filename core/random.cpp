@@ -1,0 +1,72 @@
+#include "core/random.hpp"
+
+#include <boost/random/bernoulli_distribution.hpp>
+#include <boost/random/normal_distribution.hpp>
+#include <boost/random/uniform_01.hpp>
+#include <boost/random/uniform_int_distribution.hpp>
+#include <boost/random/uniform_real_distribution.hpp>
+
+namespace aimc {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t fnv1a64(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+static std::uint64_t mix(std::uint64_t h, std::uint64_t v) { return splitmix64(h ^ splitmix64(v + 0x9e3779b97f4a7c15ULL)); }
+
+std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices) {
+  std::uint64_t h = splitmix64(seed ^ 0x6a09e667f3bcc909ULL);
+  h = mix(h, fnv1a64(purpose));
+  for (auto i : indices) h = mix(h, i);
+  return h;
+}
+
+Stream::Stream(std::uint64_t key) : key_(key), engine_(key) {}
+
+Stream::Stream(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices)
+    : Stream(stream_key(seed, purpose, indices)) {}
+
+Stream Stream::child(std::string_view purpose, std::initializer_list<std::uint64_t> indices) const {
+  return Stream(stream_key(key_, purpose, indices));
+}
+
+double Stream::uniform() { return boost::random::uniform_01<double>()(engine_); }
+
+double Stream::normal() { return boost::random::normal_distribution<double>(0.0, 1.0)(engine_); }
+
+std::uint64_t Stream::below(std::uint64_t n) {
+  return boost::random::uniform_int_distribution<std::uint64_t>(0, n - 1)(engine_);
+}
+
+bool Stream::bernoulli(double p) { return boost::random::bernoulli_distribution<double>(p)(engine_); }
+
+void Stream::fill_normal(Eigen::Ref<Matrix> m, float mean, float sd) {
+  boost::random::normal_distribution<float> d(mean, sd);
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = d(engine_);
+}
+
+void Stream::fill_normal(std::span<float> v, float mean, float sd) {
+  boost::random::normal_distribution<float> d(mean, sd);
+  for (auto& x : v) x = d(engine_);
+}
+
+void Stream::fill_uniform(Eigen::Ref<Matrix> m, float lo, float hi) {
+  boost::random::uniform_real_distribution<float> d(lo, hi);
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = d(engine_);
+}
+
+}  // namespace aimc

@@ -1,0 +1,65 @@
+#pragma once
+/// Deterministic random streams.
+///
+/// A Stream is keyed by (master seed, purpose, indices...), e.g. (seed, "program", point, trial,
+/// layer, tile). The key is a 64-bit hash computed as
+///   h0 = splitmix64(seed ^ 0x6a09e667f3bcc909)
+///   h1 = mix(h0, fnv1a64(purpose))
+///   h_{k+1} = mix(h_k, index_k),   mix(h, v) = splitmix64(h ^ splitmix64(v + 0x9e3779b97f4a7c15))
+/// and seeds a Boost.Random mt19937_64 engine. Draws therefore depend only on the key, never on
+/// which thread or MPI rank makes them or in which order streams are created, and any single trial
+/// can be regenerated alone. Boost's distributions give the same numbers with every compiler.
+#include <boost/random/mersenne_twister.hpp>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string_view>
+
+#include "core/tensor.hpp"
+
+namespace aimc {
+
+std::uint64_t splitmix64(std::uint64_t x);
+std::uint64_t fnv1a64(std::string_view s);
+/// The documented key hash (see file comment).
+std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose,
+                         std::initializer_list<std::uint64_t> indices);
+
+class Stream {
+ public:
+  using Engine = boost::random::mt19937_64;
+
+  Stream(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices = {});
+
+  /// A sub-stream keyed by this stream's key plus (purpose, indices): independent of how many
+  /// numbers this stream has drawn.
+  Stream child(std::string_view purpose, std::initializer_list<std::uint64_t> indices = {}) const;
+
+  std::uint64_t key() const { return key_; }
+  Engine& engine() { return engine_; }
+
+  double uniform();                    ///< U[0, 1)
+  double normal();                     ///< N(0, 1)
+  std::uint64_t below(std::uint64_t n);  ///< uniform integer in [0, n)
+  bool bernoulli(double p);
+
+  /// Fill with i.i.d. N(mean, sd^2) values (float).
+  void fill_normal(Eigen::Ref<Matrix> m, float mean = 0.f, float sd = 1.f);
+  void fill_normal(std::span<float> v, float mean = 0.f, float sd = 1.f);
+  /// Fill with i.i.d. U[lo, hi) values (float).
+  void fill_uniform(Eigen::Ref<Matrix> m, float lo = 0.f, float hi = 1.f);
+
+  /// Fisher-Yates shuffle of an index array.
+  template <class It>
+  void shuffle(It first, It last) {
+    auto n = static_cast<std::uint64_t>(last - first);
+    for (std::uint64_t i = n; i > 1; --i) std::swap(first[i - 1], first[below(i)]);
+  }
+
+ private:
+  explicit Stream(std::uint64_t key);
+  std::uint64_t key_;
+  Engine engine_;
+};
+
+}  // namespace aimc

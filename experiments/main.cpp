@@ -1,0 +1,3 @@
+#include "experiments/cli.hpp"
+
+int main(int argc, char** argv) { return aimc::experiments::run_cli(argc, argv); }
