@@ -1,0 +1,42 @@
+#pragma once
+/// The one abstraction the layers above see of an analog compute array (RRAM tile, SRAM QS/IS/QR
+/// array, MOSFET-synapse array).
+///
+/// Two phases of randomness:
+///   ArrayModel::program(W, stream)     draws device-to-device state once (programming variation,
+///                                      stuck-at faults, V_t mismatch, ...) -> ProgrammedArray
+///   ProgrammedArray::mvm(X, Y, stream) draws cycle-to-cycle noise per read and returns the analog
+///                                      column outputs for a batch.
+/// Units: weights and outputs are in weight units, i.e. with every noise source off the array returns
+/// exactly Y = X * W (the physical scaling to conductance, charge or current and back is internal and
+/// documented by each model). DAC and ADC are separate mechanisms (dac.hpp, adc.hpp) composed around
+/// the array by a tile (tile.hpp). Polymorphism is per array per batch: inner loops are Eigen blocks.
+#include <memory>
+#include <string>
+
+#include "core/random.hpp"
+#include "core/tensor.hpp"
+
+namespace aimc::devices {
+
+class ProgrammedArray {
+ public:
+  virtual ~ProgrammedArray() = default;
+  virtual int rows() const = 0;
+  virtual int cols() const = 0;
+  /// x: (batch, rows) inputs; y: resized to (batch, cols) analog column outputs in weight units.
+  virtual void mvm(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const = 0;
+  /// The effective (programmed, noiseless-read) weight matrix, (rows, cols), in weight units.
+  virtual Matrix effective_weights() const = 0;
+};
+
+class ArrayModel {
+ public:
+  virtual ~ArrayModel() = default;
+  virtual std::string name() const = 0;
+  /// w: (rows, cols) signed weights in weight units; |w| <= w_max is mapped to the device range.
+  virtual std::unique_ptr<ProgrammedArray> program(const Eigen::Ref<const Matrix>& w, float w_max,
+                                                   Stream& prog) const = 0;
+};
+
+}  // namespace aimc::devices
