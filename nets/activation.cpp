@@ -1,0 +1,64 @@
+#include "nets/activation.hpp"
+
+#include <algorithm>
+
+#include "nets/detail.hpp"
+
+namespace aimc::nets {
+
+ReLU::ReLU(Shape shape) : shape_(shape) { detail::check_shape("relu", "", shape); }
+
+LayerSpec ReLU::spec() const { return {"relu", {{"c", shape_.c}, {"h", shape_.h}, {"w", shape_.w}}}; }
+
+void ReLU::forward(const Matrix& x, Matrix& y, Mode mode) {
+  detail::check_features("relu", "x", x, shape_.size());
+  const long n = x.size();
+  y.resize(x.rows(), x.cols());
+  have_mask_ = mode == Mode::train;
+  rows_ = x.rows();
+  if (have_mask_) mask_.resize(n);
+  const float* in = x.data();
+  float* out = y.data();
+  std::uint8_t* m = mask_.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) out[i] = in[i] > 0.f ? in[i] : 0.f;
+    if (have_mask_)
+      for (long i = i0; i < i1; ++i) m[i] = in[i] > 0.f;
+  }
+}
+
+void ReLU::backward(const Matrix& dy, Matrix& dx) {
+  detail::check_backward("relu", have_mask_, rows_, dy, shape_.size());
+  const long n = dy.size();
+  dx.resize(dy.rows(), dy.cols());
+  const float* g = dy.data();
+  float* d = dx.data();
+  const std::uint8_t* m = mask_.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) d[i] = m[i] ? g[i] : 0.f;
+  }
+}
+
+Flatten::Flatten(Shape in) : in_(in) { detail::check_shape("flatten", "", in); }
+
+LayerSpec Flatten::spec() const { return {"flatten", {{"c", in_.c}, {"h", in_.h}, {"w", in_.w}}}; }
+
+void Flatten::forward(const Matrix& x, Matrix& y, Mode mode) {
+  detail::check_features("flatten", "x", x, in_.size());
+  y = x;
+  have_cache_ = mode == Mode::train;
+  rows_ = x.rows();
+}
+
+void Flatten::backward(const Matrix& dy, Matrix& dx) {
+  detail::check_backward("flatten", have_cache_, rows_, dy, in_.size());
+  dx = dy;
+}
+
+}  // namespace aimc::nets

@@ -1,0 +1,46 @@
+#pragma once
+/// Element-wise activation and reshaping layers.
+#include <cstdint>
+#include <vector>
+
+#include "nets/layer.hpp"
+
+namespace aimc::nets {
+
+/// ReLU: y = max(x, 0) element-wise, shape kept. The derivative at x = 0 is taken as 0.
+/// Spec kind "relu", args c, h, w.
+class ReLU final : public Layer {
+ public:
+  explicit ReLU(Shape shape);
+  LayerSpec spec() const override;
+  Shape input_shape() const override { return shape_; }
+  Shape output_shape() const override { return shape_; }
+  void forward(const Matrix& x, Matrix& y, Mode mode) override;
+  void backward(const Matrix& dy, Matrix& dx) override;
+
+ private:
+  Shape shape_;
+  std::vector<std::uint8_t> mask_;  ///< x > 0 in the last train-mode forward
+  long rows_ = 0;
+  bool have_mask_ = false;
+};
+
+/// Flatten: an image (c, h, w) becomes a vector (c*h*w, 1, 1). Samples are already flat rows in the
+/// HWC layout, so data pass through unchanged and only the declared shape changes.
+/// Spec kind "flatten", args c, h, w (the input shape).
+class Flatten final : public Layer {
+ public:
+  explicit Flatten(Shape in);
+  LayerSpec spec() const override;
+  Shape input_shape() const override { return in_; }
+  Shape output_shape() const override { return {in_.size(), 1, 1}; }
+  void forward(const Matrix& x, Matrix& y, Mode mode) override;
+  void backward(const Matrix& dy, Matrix& dx) override;
+
+ private:
+  Shape in_;
+  long rows_ = 0;
+  bool have_cache_ = false;
+};
+
+}  // namespace aimc::nets

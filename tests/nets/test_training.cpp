@@ -1,0 +1,1 @@
+// Training tests: filled in once data/synthetic.hpp lands.
