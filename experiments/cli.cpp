@@ -2,18 +2,52 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <omp.h>
 
 #include "core/error.hpp"
+#include "experiments/train.hpp"
 
 namespace aimc::experiments {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"aimc: analog in-memory computing noise and reliability studies"};
   app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
+
+  TrainOptions tr;
+  auto* train = app.add_subcommand("train", "train a reference model on Fashion-MNIST");
+  train->add_option("--model", tr.model, "reference architecture")->check(CLI::IsMember({"mlp", "cnn"}));
+  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12)")->check(CLI::PositiveNumber);
+  train->add_option("--seed", tr.seed, "seed of initialization and shuffling")->check(CLI::NonNegativeNumber);
+  train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(CLI::PositiveNumber);
+  train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(CLI::PositiveNumber);
+  train->add_option("--train-limit", tr.train_limit, "use only the first N training images")->check(CLI::NonNegativeNumber);
+  train->add_option("--out", tr.out, "model file to write (HDF5)")->required();
+  train->add_option("--data-dir", tr.data_dir, "Fashion-MNIST directory (default: $AIMC_FASHION_MNIST_DIR or Debian's)");
+  train->add_flag("--force", tr.force, "overwrite an existing model file");
+
+  EvalOptions ev;
+  auto* eval = app.add_subcommand("eval", "test accuracy of a model file on Fashion-MNIST");
+  eval->add_option("--model", ev.model_path, "model file (HDF5)")->required();
+  eval->add_option("--data-dir", ev.data_dir, "Fashion-MNIST directory");
+  eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(CLI::NonNegativeNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  try {
+    if (*train) return run_train(tr);
+    if (*eval) return run_eval(ev);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "aimc: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "aimc: internal error: %s\n", e.what());
+    return 3;
   }
   return 0;
 }

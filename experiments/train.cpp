@@ -1,0 +1,54 @@
+#include "experiments/train.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "data/fashion_mnist.hpp"
+#include "nets/model_io.hpp"
+#include "nets/train.hpp"
+
+namespace aimc::experiments {
+
+int default_epochs(const std::string& model) { return model == "cnn" ? 12 : 20; }
+
+int run_train(const TrainOptions& o) {
+  if (o.out.empty()) throw Error("train: --out is required");
+  if (std::filesystem::exists(o.out) && !o.force)
+    throw Error(o.out + ": model file exists; pass --force to overwrite it");
+  nets::Network net = nets::make_reference(o.model);
+  nets::TrainParams p;
+  p.epochs = o.epochs > 0 ? o.epochs : default_epochs(o.model);
+  p.seed = o.seed;
+  p.batch_size = o.batch_size;
+  p.optimizer.lr = o.lr;
+  validate(p, "train");
+  auto train_set = data::load_fashion_mnist("train", o.data_dir);
+  auto test_set = data::load_fashion_mnist("test", o.data_dir);
+  if (o.train_limit > 0) train_set = train_set.head(o.train_limit);
+  std::fprintf(stderr, "training %s (%lld MACs per image) on %lld images, %d epochs, seed %d\n", o.model.c_str(),
+               net.macs(), train_set.size(), p.epochs, p.seed);
+  Stream init(std::uint64_t(p.seed), "init");
+  net.init(init);
+  auto t0 = std::chrono::steady_clock::now();
+  auto logs = nets::train(net, train_set, &test_set, p);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto res = nets::evaluate(net, test_set);
+  nets::ModelMeta meta{o.model, "fashion-mnist", p.epochs, p.seed, res.accuracy, seconds, ""};
+  nets::save_model(o.out, net, meta);
+  std::printf("model %s: test accuracy %.4f (%lld/%lld), trained in %.1f s, saved to %s\n", o.model.c_str(),
+              res.accuracy, res.correct, res.total, seconds, o.out.c_str());
+  return 0;
+}
+
+int run_eval(const EvalOptions& o) {
+  auto m = nets::load_model(o.model_path);
+  auto test_set = data::load_fashion_mnist("test", o.data_dir);
+  if (o.limit > 0) test_set = test_set.head(o.limit);
+  auto res = nets::evaluate(m.net, test_set);
+  std::printf("model %s (%s): test accuracy %.4f (%lld/%lld), mean loss %.4f\n", o.model_path.c_str(),
+              m.meta.name.c_str(), res.accuracy, res.correct, res.total, res.loss);
+  return 0;
+}
+
+}  // namespace aimc::experiments

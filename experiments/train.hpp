@@ -1,0 +1,30 @@
+#pragma once
+/// `aimc train` and `aimc eval`: reference models on Fashion-MNIST.
+#include <string>
+
+namespace aimc::experiments {
+
+struct TrainOptions {
+  std::string model = "mlp";  ///< reference architecture: mlp | cnn
+  int epochs = 0;             ///< 0: the architecture's default
+  int seed = 1;
+  int batch_size = 128;
+  double lr = 1e-3;
+  long long train_limit = 0;  ///< use only the first N training images (0: all)
+  std::string out;
+  std::string data_dir;       ///< Fashion-MNIST directory ("" : default resolution)
+  bool force = false;         ///< overwrite an existing model file
+};
+
+/// Default epochs per reference architecture.
+int default_epochs(const std::string& model);
+int run_train(const TrainOptions& o);
+
+struct EvalOptions {
+  std::string model_path;
+  std::string data_dir;
+  long long limit = 0;  ///< evaluate the first N test images (0: all)
+};
+int run_eval(const EvalOptions& o);
+
+}  // namespace aimc::experiments
