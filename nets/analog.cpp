@@ -1,0 +1,411 @@
+#include "nets/analog.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/stats.hpp"
+#include "devices/sram_array.hpp"
+
+namespace aimc::nets {
+
+using namespace aimc::devices;
+
+std::span<const Param<MappingParams>> MappingParams::params() {
+  using P = MappingParams;
+  static const Param<P> t[] = {
+      {"substrate", &P::substrate, "", "analog array of every analog layer",
+       "RRAM crossbar (ISAAC-style), SRAM QS/IS/QR (Gonugondla et al., TCAD 2021), MOSFET synapse", {},
+       {"rram", "sram_qs", "sram_is", "sram_qr", "mosfet"}},
+      {"readout", &P::readout, "", "column read-out: adc (B-bit), sense_amp (1 bit, ADC-less), ideal (none)",
+       "ADC-less mode: Apolinario et al., IEEE TETC 2023", {}, {"adc", "sense_amp", "ideal"}},
+      {"analog_layers", &P::analog_layers, "",
+       "which Dense/Conv2d layers run analog: all, inner (first and last digital), or ordinals like \"0,2\"",
+       "first/last layer digital is common practice (e.g. Joshi et al., Nat. Commun. 2020)"},
+      {"tile_rows", &P::tile_rows, "1", "array rows (layer inputs) per tile",
+       "128 x 128 crossbars: ISAAC (Shafiee et al., ISCA 2016); DNN+NeuroSim default subarray 128", between(1, 65536)},
+      {"tile_cols", &P::tile_cols, "1", "array columns (layer outputs) per tile", "as tile_rows", between(1, 65536)},
+      {"input_percentile", &P::input_percentile, "%",
+       "DAC full scale: this percentile of |layer inputs| on the calibration batch (100 = max)",
+       "max calibration; lower values clip outliers (aihwkit's input range learning serves the same purpose)",
+       {0.0, 100.0, true, false}},
+  };
+  return t;
+}
+
+namespace {
+
+const char* kSections[] = {"mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet"};
+
+template <class S>
+void add_numeric(std::vector<std::string>& out, const std::string& section) {
+  for (const auto& p : S::params())
+    if (!std::holds_alternative<std::string S::*>(p.member)) out.push_back(section + "." + std::string(p.name));
+}
+template <class P>
+void add_numeric_sram(std::vector<std::string>& out, const std::string& section) {
+  add_numeric<P>(out, section);
+  add_numeric<Technology>(out, section);
+  add_numeric<ProcessVariation>(out, section);
+}
+
+std::vector<int> parse_layer_list(const std::string& s, int n_matmul) {
+  std::vector<int> out;
+  if (s == "all") {
+    for (int i = 0; i < n_matmul; ++i) out.push_back(i);
+    return out;
+  }
+  if (s == "inner") {
+    for (int i = 1; i + 1 < n_matmul; ++i) out.push_back(i);
+    return out;
+  }
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    tok.erase(0, tok.find_first_not_of(" \t"));
+    tok.erase(tok.find_last_not_of(" \t") + 1);
+    char* end = nullptr;
+    long v = std::strtol(tok.c_str(), &end, 10);
+    if (tok.empty() || *end != '\0')
+      throw Error("parameter 'mapping.analog_layers' = \"" + s +
+                  "\": expected all, inner or a comma-separated list of Dense/Conv2d layer ordinals");
+    if (v < 0 || v >= n_matmul)
+      throw Error("parameter 'mapping.analog_layers' = \"" + s + "\": ordinal " + std::to_string(v) +
+                  " out of range (the network has " + std::to_string(n_matmul) + " Dense/Conv2d layers)");
+    if (std::find(out.begin(), out.end(), int(v)) == out.end()) out.push_back(int(v));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+MatmulLayer& as_matmul(Network& net, std::size_t i) { return dynamic_cast<MatmulLayer&>(net.layer(i)); }
+const MatmulLayer& as_matmul(const Network& net, std::size_t i) { return dynamic_cast<const MatmulLayer&>(net.layer(i)); }
+
+}  // namespace
+
+bool AnalogConfig::set(std::string_view key, double value) {
+  const auto dot = key.find('.');
+  if (dot == std::string_view::npos) return false;
+  const auto sec = key.substr(0, dot), name = key.substr(dot + 1);
+  if (sec == "mapping") return aimc::set_param(mapping, name, value);
+  if (sec == "rram") return name != "rows" && name != "cols" && aimc::set_param(rram, name, value);
+  if (sec == "dac") return aimc::set_param(dac, name, value);
+  if (sec == "adc") return aimc::set_param(adc, name, value);
+  if (sec == "sense_amp") return aimc::set_param(sense_amp, name, value);
+  if (sec == "sram_qs") return name != "n_rows" && name != "b_x" && devices::set_param(sram_qs, name, value);
+  if (sec == "sram_is") return name != "n_rows" && name != "b_x" && devices::set_param(sram_is, name, value);
+  if (sec == "sram_qr") return name != "n_rows" && name != "b_x" && devices::set_param(sram_qr, name, value);
+  if (sec == "mosfet") return name != "x_max" && aimc::set_param(mosfet, name, value);
+  return false;
+}
+
+std::vector<std::string> AnalogConfig::numeric_keys() {
+  std::vector<std::string> k;
+  add_numeric<MappingParams>(k, "mapping");
+  add_numeric<RramParams>(k, "rram");
+  add_numeric<DacParams>(k, "dac");
+  add_numeric<AdcParams>(k, "adc");
+  add_numeric<SenseAmpParams>(k, "sense_amp");
+  add_numeric_sram<QsParams>(k, "sram_qs");
+  add_numeric_sram<IsParams>(k, "sram_is");
+  add_numeric_sram<QrParams>(k, "sram_qr");
+  add_numeric<MosfetParams>(k, "mosfet");
+  std::erase_if(k, [](const std::string& s) {
+    return s == "rram.rows" || s == "rram.cols" || s.ends_with(".n_rows") || s.ends_with(".b_x") || s == "mosfet.x_max";
+  });
+  return k;
+}
+
+namespace {
+template <class P>
+SramModel<P> sram_for(SramModel<P> m, const AnalogConfig& c) {
+  m.circuit.n_rows = c.mapping.tile_rows;
+  m.circuit.b_x = c.dac.bits;
+  return m;
+}
+}  // namespace
+
+void AnalogConfig::validate() const {
+  aimc::validate(mapping, "mapping");
+  aimc::validate(dac, "dac");
+  const auto& s = mapping.substrate;
+  if (s == "rram") {
+    RramParams r = rram;
+    r.rows = mapping.tile_rows;
+    r.cols = mapping.tile_cols;
+    aimc::validate(r, "rram");
+  } else if (s == "mosfet") {
+    aimc::validate(mosfet, "mosfet");
+  } else {
+    if (dac.bit_serial || dac.signed_mode != "differential")
+      throw Error("parameter 'dac.bit_serial'/'dac.signed_mode': SRAM substrates apply inputs themselves "
+                  "(PWM or bit-serial, signs in two phases); use dac.bit_serial = false, signed_mode = differential");
+    if (s == "sram_qs") devices::validate(sram_for(sram_qs, *this));
+    if (s == "sram_is") devices::validate(sram_for(sram_is, *this));
+    if (s == "sram_qr") devices::validate(sram_for(sram_qr, *this));
+  }
+  if (mapping.readout == "adc") aimc::validate(adc, "adc");
+  if (mapping.readout == "sense_amp") aimc::validate(sense_amp, "sense_amp");
+}
+
+std::vector<double> AnalogStats::snr_db() const {
+  std::vector<double> out(signal.size());
+  for (std::size_t i = 0; i < signal.size(); ++i)
+    out[i] = noise[i] > 0 ? 10.0 * std::log10(signal[i] / noise[i]) : std::numeric_limits<double>::infinity();
+  return out;
+}
+
+void AnalogStats::merge(const AnalogStats& o) {
+  correct += o.correct;
+  total += o.total;
+  loss_sum += o.loss_sum;
+  adc_saturated += o.adc_saturated;
+  adc_conversions += o.adc_conversions;
+  dac_saturated += o.dac_saturated;
+  if (signal.size() < o.signal.size()) {
+    signal.resize(o.signal.size(), 0.0);
+    noise.resize(o.noise.size(), 0.0);
+  }
+  for (std::size_t i = 0; i < o.signal.size(); ++i) {
+    signal[i] += o.signal[i];
+    noise[i] += o.noise[i];
+  }
+  snr_samples += o.snr_samples;
+}
+
+/// Design data of one analog layer: where it is, how it is cut into tiles, its converters.
+struct AnalogNetwork::Layer {
+  std::size_t index = 0;  // network layer index
+  int K = 0, N = 0;
+  std::vector<int> row0, col0;  // block starts; last entry = K (N)
+  float w_max = 1.f;
+  std::unique_ptr<Dac> dac;
+  std::unique_ptr<ArrayModel> model;
+  std::vector<Adc> adcs;                    // per tile (readout adc)
+  std::vector<std::vector<double>> sa_scale;  // per tile (readout sense_amp)
+  int rb() const { return int(row0.size()) - 1; }
+  int cb() const { return int(col0.size()) - 1; }
+};
+
+struct AnalogInstance::LayerState {
+  std::vector<std::unique_ptr<ProgrammedArray>> tiles;
+  std::vector<SenseAmp> sas;
+};
+
+namespace {
+std::vector<int> blocks(int n, int size) {
+  std::vector<int> b;
+  for (int i = 0; i < n; i += size) b.push_back(i);
+  b.push_back(n);
+  return b;
+}
+}  // namespace
+
+AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const Matrix& calibration)
+    : net_(net.clone()), cfg_(cfg) {
+  cfg_.validate();
+  if (calibration.rows() < 1) throw Error("analog mapping: the calibration batch is empty");
+  if (calibration.cols() != net_.input_shape().size())
+    throw Error("analog mapping: calibration inputs have " + std::to_string(calibration.cols()) +
+                " features, the network expects " + std::to_string(net_.input_shape().size()));
+  std::vector<std::size_t> matmul;
+  for (std::size_t i = 0; i < net_.size(); ++i)
+    if (dynamic_cast<MatmulLayer*>(&net_.layer(i))) matmul.push_back(i);
+  for (int o : parse_layer_list(cfg_.mapping.analog_layers, int(matmul.size()))) analog_.push_back(matmul[o]);
+
+  // Clean activations of the calibration batch, layer by layer.
+  Matrix x = calibration, y, scratch;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < net_.size() && next < analog_.size(); ++i) {
+    if (i == analog_[next]) {
+      const auto& ml = as_matmul(net_, i);
+      auto L = std::make_unique<Layer>();
+      L->index = i;
+      const Matrix& W = ml.weight();
+      L->K = int(W.rows());
+      L->N = int(W.cols());
+      L->row0 = blocks(L->K, cfg_.mapping.tile_rows);
+      L->col0 = blocks(L->N, cfg_.mapping.tile_cols);
+      L->w_max = W.cwiseAbs().maxCoeff();
+      if (!(L->w_max > 0)) L->w_max = 1.f;
+      const Matrix& X = ml.lower(x, scratch);
+      const bool signed_in = (X.array() < 0).any();
+      double xmax;
+      if (cfg_.mapping.input_percentile >= 100.0) {
+        xmax = X.cwiseAbs().maxCoeff();
+      } else {
+        std::vector<double> a(X.data(), X.data() + X.size());
+        for (auto& v : a) v = std::abs(v);
+        xmax = stats::percentile(std::move(a), cfg_.mapping.input_percentile);
+      }
+      if (!(xmax > 0)) xmax = 1.0;
+      L->dac = std::make_unique<Dac>(cfg_.dac, xmax, signed_in);
+      const auto& s = cfg_.mapping.substrate;
+      if (s == "rram") {
+        RramParams r = cfg_.rram;
+        r.rows = cfg_.mapping.tile_rows;
+        r.cols = cfg_.mapping.tile_cols;
+        L->model = std::make_unique<RramArrayModel>(r);
+      } else if (s == "sram_qs") {
+        L->model = std::make_unique<SramQsArrayModel>(sram_for(cfg_.sram_qs, cfg_), xmax);
+      } else if (s == "sram_is") {
+        L->model = std::make_unique<SramIsArrayModel>(sram_for(cfg_.sram_is, cfg_), xmax);
+      } else if (s == "sram_qr") {
+        L->model = std::make_unique<SramQrArrayModel>(sram_for(cfg_.sram_qr, cfg_), xmax);
+      } else {
+        MosfetParams m = cfg_.mosfet;
+        m.x_max = xmax;
+        L->model = std::make_unique<MosfetArrayModel>(m);
+      }
+      // Converter calibration on the ideal partial sums of every tile, all phases stacked.
+      if (cfg_.mapping.readout != "ideal") {
+        const auto phases = L->dac->phases(X);
+        for (int r = 0; r < L->rb(); ++r)
+          for (int c = 0; c < L->cb(); ++c) {
+            const int rk = L->row0[r + 1] - L->row0[r], ck = L->col0[c + 1] - L->col0[c];
+            Matrix ycal(Eigen::Index(X.rows() * phases.size()), ck);
+            for (std::size_t p = 0; p < phases.size(); ++p)
+              ycal.middleRows(Eigen::Index(p * X.rows()), X.rows()).noalias() =
+                  phases[p].x.middleCols(L->row0[r], rk) * W.block(L->row0[r], L->col0[c], rk, ck);
+            if (cfg_.mapping.readout == "adc") {
+              L->adcs.push_back(Adc::calibrated(cfg_.adc, ycal));
+            } else {
+              Stream unused(0, "unused");
+              SenseAmpParams sp = cfg_.sense_amp;
+              sp.sigma_sa = 0;
+              SenseAmp sa(sp, ck, unused);
+              sa.calibrate(ycal);
+              L->sa_scale.push_back(sa.scale());
+            }
+          }
+      }
+      layers_.push_back(std::move(L));
+      ++next;
+    }
+    net_.layer(i).forward(x, y, Mode::eval);
+    std::swap(x, y);
+  }
+}
+
+AnalogNetwork::~AnalogNetwork() = default;
+AnalogNetwork::AnalogNetwork(AnalogNetwork&&) noexcept = default;
+
+Matrix AnalogNetwork::prefix(const Matrix& x) const {
+  Network n = net_.clone();
+  return n.forward_range(x, 0, first_analog(), Mode::eval);
+}
+
+std::pair<int, int> AnalogNetwork::tile_grid(std::size_t l) const { return {layers_.at(l)->rb(), layers_.at(l)->cb()}; }
+double AnalogNetwork::x_max(std::size_t l) const { return layers_.at(l)->dac->x_max(); }
+double AnalogNetwork::w_max(std::size_t l) const { return layers_.at(l)->w_max; }
+
+std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const {
+  std::unique_ptr<AnalogInstance> inst(new AnalogInstance(*this));
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = *layers_[l];
+    const Matrix& W = as_matmul(net_, L.index).weight();
+    auto st = std::make_unique<AnalogInstance::LayerState>();
+    for (int r = 0; r < L.rb(); ++r)
+      for (int c = 0; c < L.cb(); ++c) {
+        const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
+        Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
+        st->tiles.push_back(L.model->program(W.block(L.row0[r], L.col0[c], rk, ck), L.w_max, ps));
+        if (cfg_.mapping.readout == "sense_amp") {
+          Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
+          SenseAmp sa(cfg_.sense_amp, ck, ss);
+          sa.set_scale(L.sa_scale[std::size_t(r * L.cb() + c)]);
+          st->sas.push_back(std::move(sa));
+        }
+      }
+    inst->state_.push_back(std::move(st));
+  }
+  return inst;
+}
+
+AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), net_(owner.net_.clone()) {}
+AnalogInstance::~AnalogInstance() = default;
+
+const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::size_t l) const {
+  return state_.at(l)->tiles;
+}
+
+Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats,
+                               bool snr) {
+  const auto& layers = owner_.layers_;
+  const auto& mapping = owner_.cfg_.mapping;
+  Matrix x = x_prefix, y, scratch, Y, part, xq;
+  if (stats && stats->signal.size() < layers.size()) {
+    stats->signal.resize(layers.size(), 0.0);
+    stats->noise.resize(layers.size(), 0.0);
+  }
+  std::size_t next = 0;
+  for (std::size_t i = owner_.first_analog(); i < net_.size(); ++i) {
+    if (next < layers.size() && layers[next]->index == i) {
+      const auto& L = *layers[next];
+      const auto& st = *state_[next];
+      const auto& ml = as_matmul(net_, i);
+      const Matrix& X = ml.lower(x, scratch);
+      Y.setZero(X.rows(), L.N);
+      if (stats) stats->dac_saturated += L.dac->quantize(X, xq);
+      const auto phases = L.dac->phases(X);
+      for (std::size_t p = 0; p < phases.size(); ++p) {
+        const float a = float(phases[p].weight);
+        for (int r = 0; r < L.rb(); ++r) {
+          const int rk = L.row0[r + 1] - L.row0[r];
+          for (int c = 0; c < L.cb(); ++c) {
+            const int t = r * L.cb() + c, ck = L.col0[c + 1] - L.col0[c];
+            Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
+            st.tiles[std::size_t(t)]->mvm(phases[p].x.middleCols(L.row0[r], rk), part, rs);
+            if (mapping.readout == "adc") {
+              AdcCounts counts;
+              L.adcs[std::size_t(t)].convert(part, rs, stats ? &counts : nullptr);
+              if (stats) {
+                stats->adc_saturated += counts.total_saturated();
+                stats->adc_conversions += counts.conversions;
+              }
+            } else if (mapping.readout == "sense_amp") {
+              st.sas[std::size_t(t)].convert(part, rs);
+            }
+            if (a == 1.f) Y.middleCols(L.col0[c], ck) += part;
+            else Y.middleCols(L.col0[c], ck) += a * part;
+          }
+        }
+      }
+      if (stats && snr) {
+        const Matrix ref = X * ml.weight();
+        stats->signal[next] += double(ref.squaredNorm());
+        stats->noise[next] += double((Y - ref).squaredNorm());
+      }
+      ml.raise(Y, y);
+      ++next;
+    } else {
+      net_.layer(i).forward(x, y, Mode::eval);
+    }
+    std::swap(x, y);
+  }
+  return x;
+}
+
+AnalogStats AnalogInstance::evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size,
+                                     long long snr_samples) {
+  if (chunk_size < 1) throw Error("evaluation chunk size must be >= 1");
+  if (labels.size() != x_prefix.rows()) throw Error("evaluate: inputs and labels differ in length");
+  AnalogStats s;
+  const Eigen::Index n = x_prefix.rows();
+  for (Eigen::Index b = 0, k = 0; b < n; b += chunk_size, ++k) {
+    const Eigen::Index m = std::min<Eigen::Index>(chunk_size, n - b);
+    const bool snr = b < snr_samples;
+    Matrix xb = x_prefix.middleRows(b, m);
+    Matrix logits = forward(xb, read, std::uint64_t(k), &s, snr);
+    if (snr) s.snr_samples += m;
+    VectorI lb = labels.segment(b, m);
+    s.loss_sum += softmax_cross_entropy(logits, lb) * double(m);
+    s.correct += count_correct(logits, lb);
+    s.total += m;
+  }
+  return s;
+}
+
+}  // namespace aimc::nets

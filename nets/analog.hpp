@@ -1,0 +1,157 @@
+#pragma once
+/// Analog execution of a network: every selected Dense/Conv2d layer runs its matrix product on tiles
+/// of an analog array (RRAM, SRAM QS/IS/QR, MOSFET synapse) behind a DAC and an ADC or a 1-bit sense
+/// amplifier; everything else stays digital.
+///
+/// Per analog layer (crossbar view W: K inputs x N outputs, MatmulLayer in layer.hpp):
+///   1. lower():  x -> X (B * positions, K)                 (im2col for Conv2d, nothing for Dense)
+///   2. DAC:      X -> phases X_p with weights a_p (devices/dac.hpp); full scale x_max of the layer
+///   3. tiles:    W is cut into ceil(K / tile_rows) x ceil(N / tile_cols) blocks W_rc; tile (r, c) is
+///                W_rc programmed on its own array; it computes P_rcp = readout(array(X_p[:, rows r]))
+///   4. digital:  Y[:, cols c] = sum_p a_p sum_r P_rcp         (partial sums accumulated across tiles)
+///   5. raise():  y = Y + bias (reshaped back for Conv2d)
+///
+/// Scaling (explicit): every array works in weight units (devices/analog_array.hpp). A layer's weights
+/// are mapped with w_max = max |W| of the layer, so the largest weight uses the full device range
+/// (for RRAM: G_max - G_min on one side of the differential pair); the array's own rescaling
+/// (conductance -> weight units, documented per device) returns outputs in the units of X * W.
+/// The DAC full scale x_max is the `input_percentile` percentile of |X| over the calibration batch
+/// (100 = max); inputs are signed iff any calibration input is negative.
+/// ADC ranges are calibrated once per tile and per design (not per device instance, as a chip's
+/// ADC references are set at design/test time) on the ideal partial sums X_p W_rc of the calibration
+/// batch, all phases together; the sense amplifier's per-column scale likewise.
+///
+/// Randomness: `AnalogNetwork::program(prog)` draws all device-to-device state (tile (l, r, c) from
+/// prog.child("tile", {l, r, c}), its sense amplifiers from prog.child("sense_amp", {l, r, c}));
+/// `AnalogInstance::forward` draws per-read noise for chunk k, phase p, tile (l, r, c) from
+/// read.child("read", {k, l, p, r, c}), so the outputs of a chunk depend only on the streams and
+/// the chunk index, never on threads. l is the analog layer's ordinal among the analog layers.
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/params.hpp"
+#include "core/random.hpp"
+#include "devices/adc.hpp"
+#include "devices/analog_array.hpp"
+#include "devices/dac.hpp"
+#include "devices/mosfet.hpp"
+#include "devices/rram.hpp"
+#include "devices/sense_amp.hpp"
+#include "devices/sram_compute.hpp"
+#include "nets/network.hpp"
+
+namespace aimc::nets {
+
+/// How a network is mapped onto analog hardware.
+struct MappingParams {
+  std::string substrate = "rram";    ///< rram | sram_qs | sram_is | sram_qr | mosfet
+  std::string readout = "adc";       ///< adc | sense_amp | ideal (no conversion: float partial sums)
+  std::string analog_layers = "all";  ///< all | inner (first and last matmul layer digital) | list "0,2"
+  int tile_rows = 128;               ///< array rows (inputs) per tile
+  int tile_cols = 128;               ///< array columns (outputs) per tile
+  double input_percentile = 100.0;   ///< DAC full scale: this percentile of |inputs| on calibration
+  static std::span<const Param<MappingParams>> params();
+};
+
+/// Everything that describes the analog hardware of one sweep point.
+struct AnalogConfig {
+  MappingParams mapping;
+  devices::RramParams rram;  ///< rows/cols are taken from mapping.tile_rows/tile_cols
+  devices::DacParams dac;
+  devices::AdcParams adc;
+  devices::SenseAmpParams sense_amp;
+  devices::QsModel sram_qs;  ///< n_rows is mapping.tile_rows, b_x is dac.bits
+  devices::IsModel sram_is;
+  devices::QrModel sram_qr;
+  devices::MosfetParams mosfet;  ///< x_max is the layer's DAC full scale
+
+  /// Sets a numeric parameter "section.name" (sections: mapping, rram, dac, adc, sense_amp, sram_qs,
+  /// sram_is, sram_qr, mosfet). False if there is no such numeric parameter.
+  bool set(std::string_view key, double value);
+  /// Names "section.name" of all numeric parameters (for error messages and sweeps).
+  static std::vector<std::string> numeric_keys();
+  /// Validates every section the mapping uses (errors name "section.name").
+  void validate() const;
+};
+
+/// Results of evaluating a programmed instance on a batch.
+struct AnalogStats {
+  long long correct = 0;
+  long long total = 0;
+  double loss_sum = 0;            ///< sum of per-sample cross-entropy
+  std::uint64_t adc_saturated = 0;
+  std::uint64_t adc_conversions = 0;
+  std::uint64_t dac_saturated = 0;
+  std::vector<double> signal;     ///< per analog layer: sum of (X W)^2 over the SNR samples
+  std::vector<double> noise;      ///< per analog layer: sum of (Y - X W)^2 over the SNR samples
+  long long snr_samples = 0;
+  /// Per analog layer output SNR in dB: 10 log10(signal / noise) (+inf when noise is 0).
+  std::vector<double> snr_db() const;
+  void merge(const AnalogStats& o);
+};
+
+class AnalogInstance;
+
+/// A network with its analog mapping, calibrated; programs instances.
+class AnalogNetwork {
+ public:
+  /// `calibration`: network inputs (B, input size) used for the DAC/ADC/sense-amp calibration
+  /// (clean digital activations). Validates cfg and checks the mapping against the network.
+  AnalogNetwork(const Network& net, const AnalogConfig& cfg, const Matrix& calibration);
+  ~AnalogNetwork();
+  AnalogNetwork(AnalogNetwork&&) noexcept;
+
+  const AnalogConfig& config() const { return cfg_; }
+  /// Network layer indices of the analog layers, increasing.
+  const std::vector<std::size_t>& analog_layers() const { return analog_; }
+  /// Index of the first analog layer: layers before it are a digital prefix computed once.
+  std::size_t first_analog() const { return analog_.empty() ? net_.size() : analog_.front(); }
+  /// Clean digital outputs of the prefix layers [0, first_analog()) for network inputs x.
+  Matrix prefix(const Matrix& x) const;
+  /// Tiles of analog layer l (ordinal) as (row blocks, column blocks).
+  std::pair<int, int> tile_grid(std::size_t l) const;
+  double x_max(std::size_t l) const;
+  double w_max(std::size_t l) const;
+
+  /// Draws one device instance (all device-to-device randomness from `prog`).
+  std::unique_ptr<AnalogInstance> program(const Stream& prog) const;
+
+  struct Layer;  // per analog layer design data (analog.cpp)
+
+ private:
+  friend class AnalogInstance;
+  Network net_;
+  AnalogConfig cfg_;
+  std::vector<std::size_t> analog_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+};
+
+/// One programmed device instance of an AnalogNetwork. Not thread-safe (owns a network copy whose
+/// digital layers keep state); use one instance per thread.
+class AnalogInstance {
+ public:
+  ~AnalogInstance();
+  /// Logits for inputs of layer first_analog() (the prefix output), one chunk. `chunk` keys the read
+  /// streams; if `stats` is given, ADC counts are added and, when `snr` is set, per-layer signal and
+  /// noise energies against the digital product on the same layer inputs.
+  Matrix forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats = nullptr,
+                 bool snr = false);
+  /// Accuracy, loss and counts over a whole set (prefix outputs and labels), in chunks of `chunk_size`
+  /// samples; SNR energies over the first `snr_samples` samples (rounded up to whole chunks).
+  AnalogStats evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size = 100,
+                       long long snr_samples = 500);
+  /// The programmed arrays of analog layer l, row-major over the tile grid.
+  const std::vector<std::unique_ptr<devices::ProgrammedArray>>& tiles(std::size_t l) const;
+
+ private:
+  friend class AnalogNetwork;
+  explicit AnalogInstance(const AnalogNetwork& owner);
+  const AnalogNetwork& owner_;
+  Network net_;
+  struct LayerState;
+  std::vector<std::unique_ptr<LayerState>> state_;
+};
+
+}  // namespace aimc::nets

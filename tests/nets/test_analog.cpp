@@ -1,0 +1,257 @@
+// Analog execution of networks: noise-free analog equals digital, tile-split invariance, stream
+// determinism, accuracy falls with programming variation, clear errors for bad mappings.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "core/stats.hpp"
+#include "data/synthetic.hpp"
+#include "nets/analog.hpp"
+#include "nets/network.hpp"
+#include "nets/train.hpp"
+
+using namespace aimc;
+using namespace aimc::nets;
+
+namespace {
+
+struct Fixture {
+  data::Dataset train_set, test_set;
+  Network net;
+};
+
+/// A small trained MLP (16-48-24-4) on Gaussian blobs, and a conv net on bar images.
+const Fixture& mlp_fixture() {
+  static const Fixture f = [] {
+    Fixture f;
+    data::BlobsParams bp;
+    bp.samples = 3000;
+    bp.features = 16;
+    bp.classes = 4;
+    bp.separation = 3.0;
+    Stream s(21, "test.analog.blobs");
+    auto all = data::make_blobs(bp, s);
+    f.train_set = all.head(2000);
+    f.test_set = all;
+    f.test_set.x = all.x.bottomRows(1000);
+    f.test_set.y = all.y.tail(1000);
+    f.net = Network(Shape{16, 1, 1});
+    f.net.add(make_layer({"flatten", {{"c", 16}, {"h", 1}, {"w", 1}}}));
+    f.net.add(make_layer({"dense", {{"in", 16}, {"out", 48}}}));
+    f.net.add(make_layer({"relu", {{"c", 48}, {"h", 1}, {"w", 1}}}));
+    f.net.add(make_layer({"dense", {{"in", 48}, {"out", 24}}}));
+    f.net.add(make_layer({"relu", {{"c", 24}, {"h", 1}, {"w", 1}}}));
+    f.net.add(make_layer({"dense", {{"in", 24}, {"out", 4}}}));
+    Stream init(1, "init");
+    f.net.init(init);
+    TrainParams tp;
+    tp.epochs = 5;
+    tp.batch_size = 50;
+    train(f.net, f.train_set, nullptr, tp, {}, false);
+    return f;
+  }();
+  return f;
+}
+
+const Fixture& cnn_fixture() {
+  static const Fixture f = [] {
+    Fixture f;
+    data::ImagesParams ip;
+    ip.samples = 900;
+    ip.classes = 4;
+    ip.size = 8;
+    Stream s(22, "test.analog.bars");
+    auto all = data::make_bar_images(ip, s);
+    f.train_set = all.head(600);
+    f.test_set = all;
+    f.test_set.x = all.x.bottomRows(300);
+    f.test_set.y = all.y.tail(300);
+    f.net = Network(Shape{1, 8, 8});
+    f.net.add(make_layer({"conv2d", {{"in_c", 1}, {"in_h", 8}, {"in_w", 8}, {"out_c", 6}, {"kernel", 3}, {"stride", 1}, {"pad", 1}}}));
+    f.net.add(make_layer({"relu", {{"c", 6}, {"h", 8}, {"w", 8}}}));
+    f.net.add(make_layer({"maxpool2d", {{"in_c", 6}, {"in_h", 8}, {"in_w", 8}, {"kernel", 2}, {"stride", 2}}}));
+    f.net.add(make_layer({"flatten", {{"c", 6}, {"h", 4}, {"w", 4}}}));
+    f.net.add(make_layer({"dense", {{"in", 96}, {"out", 4}}}));
+    Stream init(2, "init");
+    f.net.init(init);
+    TrainParams tp;
+    tp.epochs = 4;
+    tp.batch_size = 30;
+    train(f.net, f.train_set, nullptr, tp, {}, false);
+    return f;
+  }();
+  return f;
+}
+
+AnalogConfig ideal_config() {
+  AnalogConfig c;
+  c.mapping.readout = "ideal";
+  c.dac.bits = 24;
+  return c;
+}
+
+Matrix digital_logits(const Fixture& f) {
+  Network n = f.net.clone();
+  return n.forward(f.test_set.x);
+}
+
+std::string error_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("analog: noise-free analog execution reproduces the digital network") {
+  for (const Fixture* f : {&mlp_fixture(), &cnn_fixture()}) {
+    const Matrix ref = digital_logits(*f);
+    Network n = f->net.clone();
+    const double acc_digital = double(count_correct(ref, f->test_set.y)) / double(ref.rows());
+    SUBCASE("ideal read-out, 24-bit DAC") {
+      AnalogConfig c = ideal_config();
+      c.mapping.tile_rows = 7;  // several tiles per layer
+      c.mapping.tile_cols = 5;
+      // Calibrated on the evaluated inputs themselves, so neither DAC nor ADC clips.
+      AnalogNetwork an(f->net, c, f->test_set.x);
+      auto inst = an.program(Stream(1, "prog"));
+      Matrix x = an.prefix(f->test_set.x);
+      Matrix out = inst->forward(x, Stream(1, "read"), 0);
+      // 24-bit DAC: relative input error <= 2^-24 per element, far below float accumulation error.
+      const double scale = ref.cwiseAbs().maxCoeff();
+      CHECK((out - ref).cwiseAbs().maxCoeff() <= 1e-4 * scale);
+      CHECK(count_correct(out, f->test_set.y) == count_correct(ref, f->test_set.y));
+    }
+    SUBCASE("16-bit ADC and DAC, noise off: identical accuracy") {
+      AnalogConfig c;
+      c.dac.bits = 16;
+      c.adc.bits = 16;
+      c.adc.calibration = "max";
+      AnalogNetwork an(f->net, c, f->test_set.x);
+      auto inst = an.program(Stream(1, "prog"));
+      AnalogStats s = inst->evaluate(an.prefix(f->test_set.x), f->test_set.y, Stream(1, "read"));
+      INFO("digital " << acc_digital << ", analog " << double(s.correct) / double(s.total));
+      CHECK(s.correct == count_correct(ref, f->test_set.y));
+      // Only the calibration extremes themselves, moved by the rounding of earlier layers, can fall
+      // just outside the "max" range: a handful of conversions, under 1e-3 of them.
+      CHECK(s.adc_saturated * 1000 <= s.adc_conversions);
+      for (double snr : s.snr_db()) CHECK(snr > 60.0);  // 16-bit converters: ~90 dB; noise sources off
+    }
+  }
+}
+
+TEST_CASE("analog: splitting a layer over tiles does not change its outputs (ideal read-out)") {
+  const Fixture& f = mlp_fixture();
+  AnalogConfig one = ideal_config(), many = ideal_config();
+  one.mapping.tile_rows = one.mapping.tile_cols = 1024;
+  many.mapping.tile_rows = 5;
+  many.mapping.tile_cols = 3;
+  AnalogNetwork a(f.net, one, f.train_set.x.topRows(100)), b(f.net, many, f.train_set.x.topRows(100));
+  CHECK(a.tile_grid(0) == std::pair{1, 1});
+  CHECK(b.tile_grid(0) == std::pair{4, 16});
+  Matrix x = a.prefix(f.test_set.x);
+  Matrix ya = a.program(Stream(3, "p"))->forward(x, Stream(3, "r"), 0);
+  Matrix yb = b.program(Stream(3, "p"))->forward(x, Stream(3, "r"), 0);
+  // Only the float summation order differs: bound |error| by K * eps * sum |x||w| ~ 48 * 6e-8 * scale.
+  CHECK((ya - yb).cwiseAbs().maxCoeff() <= 1e-5 * ya.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("analog: instances are keyed by their streams") {
+  const Fixture& f = mlp_fixture();
+  AnalogConfig c;
+  c.rram.sigma_prog = 0.05;
+  c.rram.sigma_read = 0.01;
+  AnalogNetwork an(f.net, c, f.train_set.x.topRows(100));
+  Matrix x = an.prefix(f.test_set.x.topRows(50));
+  auto y = [&](std::uint64_t p, std::uint64_t r) { return an.program(Stream(p, "prog"))->forward(x, Stream(r, "read"), 0); };
+  CHECK(y(1, 1) == y(1, 1));
+  CHECK(y(1, 1) != y(2, 1));  // other devices
+  CHECK(y(1, 1) != y(1, 2));  // same devices, other reads
+}
+
+TEST_CASE("analog: accuracy falls as RRAM programming variation grows (statistical)") {
+  // 25 device instances per sigma; a fixed test set of 1000 samples. The mean accuracy must not rise
+  // from one sigma to the next by more than 3 standard errors of the difference of two independent
+  // means, and the largest sigma must be significantly below sigma = 0 (more than 3 SE).
+  const Fixture& f = mlp_fixture();
+  const std::vector<double> sigmas = {0.0, 0.05, 0.1, 0.2, 0.4};
+  const int trials = 25;
+  std::vector<double> means, ses;
+  for (double sg : sigmas) {
+    AnalogConfig c;
+    c.rram.sigma_prog = sg;
+    AnalogNetwork an(f.net, c, f.train_set.x.topRows(200));
+    Matrix x = an.prefix(f.test_set.x);
+    std::vector<double> acc;
+    for (int t = 0; t < trials; ++t) {
+      auto inst = an.program(Stream(5, "prog", {std::uint64_t(t)}));
+      auto s = inst->evaluate(x, f.test_set.y, Stream(5, "read", {std::uint64_t(t)}));
+      acc.push_back(double(s.correct) / double(s.total));
+    }
+    means.push_back(stats::mean(acc));
+    // sd of the mean, floored at the binomial sd of one 1000-sample accuracy over all trials (sigma 0
+    // has zero spread across instances).
+    const double binom = std::sqrt(0.25 / 1000.0 / trials);
+    ses.push_back(std::max(stats::stddev(acc) / std::sqrt(double(trials)), binom));
+    MESSAGE("sigma_prog " << sg << ": mean accuracy " << means.back() << " (SE " << ses.back() << ")");
+  }
+  for (std::size_t i = 1; i < means.size(); ++i)
+    CHECK(means[i] <= means[i - 1] + 3.0 * std::hypot(ses[i], ses[i - 1]));
+  CHECK(means.back() < means.front() - 3.0 * std::hypot(ses.front(), ses.back()));
+}
+
+TEST_CASE("analog: SRAM, MOSFET substrates and the sense amplifier run whole networks") {
+  const Fixture& f = mlp_fixture();
+  const double acc_digital = double(count_correct(digital_logits(f), f.test_set.y)) / double(f.test_set.x.rows());
+  for (std::string sub : {"sram_qs", "sram_is", "sram_qr", "mosfet"}) {
+    AnalogConfig c;
+    c.mapping.substrate = sub;
+    c.mapping.tile_rows = 32;
+    c.dac.bits = 6;
+    AnalogNetwork an(f.net, c, f.train_set.x.topRows(200));
+    auto s = an.program(Stream(1, "prog"))->evaluate(an.prefix(f.test_set.x), f.test_set.y, Stream(1, "read"));
+    const double acc = double(s.correct) / double(s.total);
+    MESSAGE(sub << ": accuracy " << acc << " (digital " << acc_digital << "), layer SNRs " << s.snr_db()[0] << " "
+                << s.snr_db()[1] << " " << s.snr_db()[2] << " dB");
+    // These substrates quantize weights to a few bits and add noise; on this easy task a working
+    // mapping stays far above chance (25%), a broken one (wrong scale or sign) does not.
+    CHECK(acc > 0.6);
+  }
+  AnalogConfig c;
+  c.mapping.readout = "sense_amp";
+  c.mapping.analog_layers = "inner";
+  AnalogNetwork an(f.net, c, f.train_set.x.topRows(200));
+  CHECK(an.analog_layers().size() == 1);
+  auto s = an.program(Stream(1, "prog"))->evaluate(an.prefix(f.test_set.x), f.test_set.y, Stream(1, "read"));
+  MESSAGE("sense-amp read-out on the inner layer: accuracy " << double(s.correct) / double(s.total));
+  CHECK(double(s.correct) / double(s.total) > 0.4);
+}
+
+TEST_CASE("analog: bad mappings are rejected with the parameter named") {
+  const Fixture& f = mlp_fixture();
+  AnalogConfig c;
+  c.mapping.analog_layers = "0,7";
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, f.train_set.x.topRows(10)); }).find("mapping.analog_layers") !=
+        std::string::npos);
+  c = AnalogConfig{};
+  c.mapping.tile_rows = 0;
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, f.train_set.x.topRows(10)); }).find("mapping.tile_rows") !=
+        std::string::npos);
+  c = AnalogConfig{};
+  c.mapping.substrate = "sram_qs";
+  c.dac.bit_serial = true;
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, f.train_set.x.topRows(10)); }).find("dac.bit_serial") !=
+        std::string::npos);
+  c = AnalogConfig{};
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, Matrix::Zero(4, 3)); }).find("features") != std::string::npos);
+  CHECK(c.set("rram.sigma_prog", 0.1));
+  CHECK(c.rram.sigma_prog == 0.1);
+  CHECK_FALSE(c.set("rram.sigma_prgo", 0.1));
+  CHECK_FALSE(c.set("rram.rows", 64));  // tile size lives in mapping.tile_rows
+}
