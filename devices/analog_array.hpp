@@ -9,8 +9,9 @@
 ///                                      column outputs for a batch.
 /// Units: weights and outputs are in weight units, i.e. with every noise source off the array returns
 /// exactly Y = X * W (the physical scaling to conductance, charge or current and back is internal and
-/// documented by each model). DAC and ADC are separate mechanisms (dac.hpp, adc.hpp) composed around
-/// the array by a tile (tile.hpp). Polymorphism is per array per batch: inner loops are Eigen blocks.
+/// documented by each model). DAC, ADC and sense amplifier are separate mechanisms (dac.hpp, adc.hpp,
+/// sense_amp.hpp), composed around the arrays by the layer mapping above this layer (nets/analog.hpp).
+/// Polymorphism is per array per batch: inner loops are Eigen blocks.
 #include <memory>
 #include <string>
 

@@ -40,7 +40,8 @@ std::span<const Param<MosfetParams>> MosfetParams::params() {
       {"v_g_max_V", &P::v_g_max_V, "V", "highest gate voltage (weight +w_max)", kDey, between(-2.0, 5.0)},
       {"dv_g_step_V", &P::dv_g_step_V, "V", "gate-voltage change of one update pulse",
        "assumption: 64 steps over the gate range (6-bit)", {0.0, 5.0, true, false}},
-      {"max_pulses", &P::max_pulses, "1", "most pulses per update (either sign)", "assumption", between(1, 1 << 20)},
+      {"max_pulses", &P::max_pulses, "1", "most pulses per update (either sign)",
+       "assumption: an update moves V_G by at most 1/8 of the gate range (8 of 64 steps)", between(1, 1 << 20)},
       {"read_noise", &P::read_noise, "", "channel thermal noise per read", "physical; false only for tests"},
   };
   return p;
@@ -157,6 +158,25 @@ void MosfetArray::mvm(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read
     MatrixD var = kappa * ((xc.cwiseAbs() / xm) * g_);
     for (Eigen::Index b = 0; b < yd.rows(); ++b)
       for (Eigen::Index c = 0; c < yd.cols(); ++c) yd(b, c) += std::sqrt(var(b, c)) * read.normal();
+  }
+  y = yd.cast<float>();
+}
+
+void MosfetArray::mvm_sampled(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const {
+  require(x.cols() == rows(), "mosfet mvm_sampled: input has " + to_str(x.cols()) + " columns, array has " +
+                                  to_str(rows()) + " rows");
+  const double xm = p_.x_max;
+  MatrixD xc = x.cast<double>().cwiseMax(-xm).cwiseMin(xm);
+  MatrixD yd = scale_ * (xc * (g_.array() - g_mid_).matrix());
+  const double kt = kT_J(p_.temperature_K);
+  if (p_.read_noise && kt > 0) {
+    const double k = xm * scale_ / (p_.v_read_V * p_.t_read_s);  // weight units per coulomb
+    for (Eigen::Index b = 0; b < yd.rows(); ++b)
+      for (Eigen::Index j = 0; j < g_.rows(); ++j) {
+        const double pulse = std::abs(xc(b, j)) / xm * p_.t_read_s;
+        for (Eigen::Index c = 0; c < g_.cols(); ++c)
+          yd(b, c) += k * std::sqrt(2 * kt * g_(j, c) * pulse) * read.normal();
+      }
   }
   y = yd.cast<float>();
 }

@@ -89,7 +89,14 @@ class MosfetArray final : public ProgrammedArray {
   MosfetArray(const MosfetParams& p, double w_max, MatrixI level, MatrixD dvt);
   int rows() const override { return int(level_.rows()); }
   int cols() const override { return int(level_.cols()); }
+  /// Output-referred read: y = x W_eff + sqrt(kappa (|x| / x_max) G) .* z, z ~ N(0, 1) per output and
+  /// batch row (see the file comment); one extra product of |x| with G.
   void mvm(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const override;
+  /// Reference for mvm: draws every device's thermal charge Q_jc ~ N(0, 2 k T G_jc |x_j| t_read / x_max)
+  /// for every input vector and sums them on the column. Equal in distribution to mvm: for a fixed input
+  /// the column's noise is a sum of independent Gaussians, so Gaussian with the summed variance;
+  /// columns share no device and reads draw fresh charges. O(batch rows cols) draws; test oracle only.
+  void mvm_sampled(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const;
   Matrix effective_weights() const override;
 
   const MatrixI& gate_level() const { return level_; }

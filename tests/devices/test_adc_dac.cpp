@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/quantize.hpp"
 #include "core/random.hpp"
 #include "core/stats.hpp"
 #include "devices/adc.hpp"
@@ -159,6 +160,38 @@ TEST_CASE("adc: noise adds sigma_adc_lsb^2 LSB^2 to the error variance") {
   for (int i = 0; i < n; ++i) e2[i] = std::pow(double(q(i, 0)) - y(i, 0), 2);
   const double lsb = adc.lsb(0), expected = lsb * lsb * (1.0 / 12 + 0.49);
   CHECK(std::abs(stats::mean(e2) - expected) <= K * stats::stddev(e2) / std::sqrt(double(n)));
+}
+
+TEST_CASE("adc: without noise conversion is deterministic; with noise same stream identical, different differ") {
+  // Zero noise: the output is the mid-rise quantizer of core/quantize.hpp, independent of the stream.
+  Matrix y(50, 3);
+  Stream s(kSeed, "adc.streams");
+  s.fill_normal(y);
+  AdcParams p;
+  p.bits = 5;
+  const Adc ideal(p, {2.0, 3.0, 4.0});
+  Matrix a = y, b = y;
+  Stream r1(kSeed, "read", {1}), r2(kSeed, "read", {2});
+  ideal.convert(a, r1);
+  ideal.convert(b, r2);
+  CHECK(a == b);
+  bool on_grid = true;
+  for (Eigen::Index i = 0; i < y.rows(); ++i)
+    for (Eigen::Index j = 0; j < y.cols(); ++j) {
+      const double rng = ideal.range()[j];
+      on_grid &= double(a(i, j)) == double(float(quantize_midrise(double(y(i, j)), 5, -rng, rng)));
+    }
+  CHECK(on_grid);
+  // With ADC noise the draws come from the read stream only.
+  p.sigma_adc_lsb = 0.5;
+  const Adc noisy(p, {2.0, 3.0, 4.0});
+  Matrix c = y, d = y, e = y;
+  Stream r3(kSeed, "read", {3}), r4(kSeed, "read", {3}), r5(kSeed, "read", {4});
+  noisy.convert(c, r3);
+  noisy.convert(d, r4);
+  noisy.convert(e, r5);
+  CHECK(c == d);
+  CHECK(c != e);
 }
 
 TEST_CASE("adc: bad parameters are rejected naming the parameter") {

@@ -179,6 +179,89 @@ TEST_CASE("mosfet: output-referred read noise has the per-device thermal varianc
   CHECK(std::abs(stats::mean(ys) - exact) <= stats::z_for(1 - c) * std::sqrt(var / R) + 1e-6 * std::abs(exact));
 }
 
+TEST_CASE("mosfet: output-referred read noise agrees with per-device sampled charges") {
+  // mvm (one product of |x| with G) against mvm_sampled (a Gaussian charge per device per read), for
+  // 3 input vectors with mixed signs and V_t variation on (non-uniform G), n = 20000 reads each.
+  // Tolerances, k = 5 standard errors (two-sided false-alarm probability 5.7e-7 per check):
+  //   mean:     |m - mu| <= k sqrt(v / n);            difference of the two means: k sqrt(2 v / n)
+  //   variance: |s^2 - v| <= k v sqrt(2 / (n - 1));   difference of the two:      k v sqrt(4 / (n - 1))
+  //   independence of two columns: |r| <= k / sqrt(n).
+  constexpr double K = 5.0;
+  constexpr int rows = 16, cols = 4, n = 20000;
+  MosfetParams p;
+  MosfetArrayModel model(p);
+  Stream s(4, "mosfet.sampled");
+  Matrix w(rows, cols), xs(3, rows);
+  s.fill_uniform(w, -1.f, 1.f);
+  s.fill_uniform(xs, -1.f, 1.f);
+  auto a = model.program_mosfet(w, 1.f, s);
+  const MatrixD g = a->conductance_S();
+  CHECK(g.maxCoeff() > 2 * g.minCoeff());  // the per-device variances really differ
+  const double g_min = conductance_S(p, p.v_g_min_V), g_max = conductance_S(p, p.v_g_max_V);
+  const double scale = 1.0 / (0.5 * (g_max - g_min)), k = p.x_max * scale / (p.v_read_V * p.t_read_s);
+  const MatrixD we = a->effective_weights().cast<double>();
+  for (int r = 0; r < 3; ++r) {
+    const Matrix x = xs.row(r).replicate(n, 1);
+    Matrix yf, ys;
+    Stream rf(4, "read.fast", {std::uint64_t(r)}), rs(4, "read.sampled", {std::uint64_t(r)});
+    a->mvm(x, yf, rf);
+    a->mvm_sampled(x, ys, rs);
+    for (int c = 0; c < cols; ++c) {
+      double mu = 0, v = 0;
+      for (int j = 0; j < rows; ++j) {
+        mu += double(xs(r, j)) * we(j, c);
+        v += k * k * 2 * kT_J(p.temperature_K) * g(j, c) * std::abs(xs(r, j)) / p.x_max * p.t_read_s;
+      }
+      std::vector<double> cf(n), cs(n);
+      for (int b = 0; b < n; ++b) {
+        cf[b] = yf(b, c);
+        cs[b] = ys(b, c);
+      }
+      const double m_f = stats::mean(cf), m_s = stats::mean(cs), v_f = stats::variance(cf), v_s = stats::variance(cs);
+      INFO("input " << r << " column " << c << ": mean fast " << m_f << " sampled " << m_s << " exact " << mu
+                    << "; var fast " << v_f << " sampled " << v_s << " exact " << v);
+      // float outputs: the mean may also carry float rounding of y (|y| ~ 1, u = 6e-8)
+      const double fl = 1e-6 * std::abs(mu);
+      CHECK(std::abs(m_f - mu) <= K * std::sqrt(v / n) + fl);
+      CHECK(std::abs(m_s - mu) <= K * std::sqrt(v / n) + fl);
+      CHECK(std::abs(m_f - m_s) <= K * std::sqrt(2 * v / n) + 2 * fl);
+      CHECK(std::abs(v_f - v) <= K * v * std::sqrt(2.0 / (n - 1)));
+      CHECK(std::abs(v_s - v) <= K * v * std::sqrt(2.0 / (n - 1)));
+      CHECK(std::abs(v_f - v_s) <= K * v * std::sqrt(4.0 / (n - 1)));
+    }
+    for (const Matrix* y : {&yf, &ys}) {
+      const Eigen::VectorXd c0 = y->col(0).cast<double>().array() - y->col(0).cast<double>().mean();
+      const Eigen::VectorXd c1 = y->col(1).cast<double>().array() - y->col(1).cast<double>().mean();
+      CHECK(std::abs(c0.dot(c1) / std::sqrt(c0.squaredNorm() * c1.squaredNorm())) <= K / std::sqrt(double(n)));
+    }
+  }
+}
+
+TEST_CASE("mosfet: global (die-to-die) V_t variation shifts every device of a die together") {
+  // With local variation off, every device of one programmed array carries the same shift, drawn once
+  // per array: across 4000 arrays (dies) its sample sigma lies in the chi-square interval of
+  // sigma_vt_global (confidence 1 - 1e-4).
+  MosfetParams p;
+  p.a_vt_Vm = 0;
+  p.sigma_vt_global_V = 0.02;
+  MosfetArrayModel model(p);
+  constexpr int dies = 4000;
+  std::vector<double> shift(dies);
+  bool shared = true;
+  for (int d = 0; d < dies; ++d) {
+    Stream prog(5, "mosfet.die", {std::uint64_t(d)});
+    auto a = model.program_mosfet(Matrix::Zero(3, 2), 1.f, prog);
+    shift[d] = a->vt_shift_V()(0, 0);
+    shared &= (a->vt_shift_V().array() == shift[d]).all();
+  }
+  CHECK(shared);
+  boost::math::chi_squared chi(double(dies - 1));
+  const double c = 1e-4;
+  CHECK(stats::stddev(shift) >= 0.02 * std::sqrt(boost::math::quantile(chi, c / 2) / (dies - 1)));
+  CHECK(stats::stddev(shift) <= 0.02 * std::sqrt(boost::math::quantile(chi, 1 - c / 2) / (dies - 1)));
+  CHECK(std::abs(stats::mean(shift)) <= stats::z_for(1 - c) * 0.02 / std::sqrt(double(dies)));
+}
+
 TEST_CASE("mosfet: bad parameters are rejected naming the parameter") {
   auto msg = [](const MosfetParams& p) {
     try {

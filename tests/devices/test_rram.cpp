@@ -80,6 +80,28 @@ TEST_CASE("rram: zero-noise tile stores W exactly and maps it onto [g_min, g_max
   CHECK_THROWS_WITH_AS(model.program(Matrix::Zero(4, 4), 0.f, prog), doctest::Contains("w_max"), Error);
 }
 
+TEST_CASE("rram: a 1024 x 1024 tile programs and computes x * W") {
+  // The issue asks for any tile size up to at least 1024; the contract tolerance of a float dot product
+  // of length n = 1024 applies (2 gamma_n |x| |W|, gamma_n = n u / (1 - n u), u = 2^-24; Higham Eq. 3.5).
+  RramParams p;
+  p.rows = p.cols = 1024;
+  Stream s(kSeed, "w1024");
+  Matrix w(1024, 1024), x(8, 1024);
+  s.fill_uniform(w, -1.f, 1.f);
+  s.fill_uniform(x, -1.f, 1.f);
+  Stream prog(kSeed, "program");
+  auto a = RramArrayModel(p).program(w, 1.f, prog);
+  REQUIRE(a->rows() == 1024);
+  REQUIRE(a->cols() == 1024);
+  Matrix y;
+  Stream read(kSeed, "read");
+  a->mvm(x, y, read);
+  const double u = std::ldexp(1.0, -24), gamma = 1024 * u / (1 - 1024 * u);
+  const MatrixD exact = x.cast<double>() * w.cast<double>();
+  const MatrixD bound = 2 * gamma * (x.cast<double>().cwiseAbs() * w.cast<double>().cwiseAbs());
+  CHECK(((y.cast<double>() - exact).cwiseAbs().array() <= bound.array()).all());
+}
+
 TEST_CASE("rram: programmed conductance mean and std match the configured distribution") {
   // n = 256 x 256 = 65536 devices per array; targets G+ = g_min + 0.6 (g_max - g_min) (w = 0.6 w_max),
   // G- = g_min. Clipping at G = 0 is > 10 sigma away for the G+ checks, so it does not bias them.

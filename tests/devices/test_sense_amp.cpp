@@ -158,6 +158,23 @@ TEST_CASE("sense_amp: 1-bit partial sums accumulated over tiles approximate the 
   CHECK(r > 0.5);
 }
 
+TEST_CASE("sense_amp: per-read noise: same read stream identical, different read streams differ") {
+  SenseAmpParams p;
+  p.sigma_read_sa = 0.5;
+  Stream prog(kSeed, "program");
+  const SenseAmp sa(p, 32, prog);
+  Stream s(kSeed, "y");
+  Matrix y(40, 32);
+  s.fill_normal(y, 0.f, 0.5f);  // partial sums near the threshold: many decisions are noise-sensitive
+  BitMatrix b1, b2, b3;
+  Stream r1(kSeed, "read", {1}), r2(kSeed, "read", {1}), r3(kSeed, "read", {2});
+  sa.decide(y, b1, r1);
+  sa.decide(y, b2, r2);
+  sa.decide(y, b3, r3);
+  CHECK(b1 == b2);
+  CHECK(b1 != b3);
+}
+
 TEST_CASE("sense_amp: bad parameters are rejected naming the parameter") {
   Stream prog(kSeed, "program");
   SenseAmpParams p;
