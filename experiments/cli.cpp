@@ -5,6 +5,8 @@
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "experiments/mc.hpp"
+#include "experiments/mpi.hpp"
 #include "experiments/train.hpp"
 
 namespace aimc::experiments {
@@ -33,6 +35,22 @@ int run_cli(int argc, char** argv) {
   eval->add_option("--data-dir", ev.data_dir, "Fashion-MNIST directory");
   eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(CLI::NonNegativeNumber);
 
+  McOptions mc;
+  auto* mcc = app.add_subcommand("mc", "Monte Carlo robustness campaign of a model on analog hardware");
+  mcc->add_option("config", mc.config, "campaign config (TOML)")->required();
+  mcc->add_option("--out", mc.out, "results file (HDF5)")->capture_default_str();
+  mcc->add_flag("--resume", mc.resume, "continue the campaign in an existing results file");
+  mcc->add_flag("--force", mc.force, "overwrite an existing results file");
+  mcc->add_flag("--quiet", mc.quiet, "no summary table");
+  bool no_progress = false;
+  mcc->add_flag("--no-progress", no_progress, "no progress lines on stderr");
+
+  Mpi& mpi = Mpi::world();
+  mpi.init(&argc, &argv);
+  struct Finalize {
+    Mpi& m;
+    ~Finalize() { m.finalize(); }
+  } finalize{mpi};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,11 +60,17 @@ int run_cli(int argc, char** argv) {
   try {
     if (*train) return run_train(tr);
     if (*eval) return run_eval(ev);
+    if (*mcc) {
+      mc.progress = !no_progress;
+      return run_mc(mc);
+    }
   } catch (const Error& e) {
-    std::fprintf(stderr, "aimc: error: %s\n", e.what());
+    if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", e.what());
+    if (mpi.size() > 1) mpi.abort(1);
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aimc: internal error: %s\n", e.what());
+    if (mpi.size() > 1) mpi.abort(3);
     return 3;
   }
   return 0;

@@ -1,0 +1,678 @@
+#include "experiments/mc.hpp"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+
+#include "core/error.hpp"
+#include "core/hdf5io.hpp"
+#include "core/progress.hpp"
+#include "core/random.hpp"
+#include "core/stats.hpp"
+#include "data/fashion_mnist.hpp"
+#include "devices/technology.hpp"
+#include "devices/variation.hpp"
+#include "nets/model_io.hpp"
+#include "experiments/mpi.hpp"
+
+namespace aimc::experiments {
+
+namespace fs = std::filesystem;
+using nets::AnalogConfig;
+using nets::AnalogNetwork;
+
+// ---------------------------------------------------------------------------------------------
+// Parameter tables
+
+std::span<const Param<McModelParams>> McModelParams::params() {
+  using P = McModelParams;
+  static const Param<P> t[] = {
+      {"path", &P::path, "", "model file (HDF5, written by `aimc train`), relative to the working directory",
+       "required"},
+  };
+  return t;
+}
+
+std::span<const Param<McDataParams>> McDataParams::params() {
+  using P = McDataParams;
+  static const Param<P> t[] = {
+      {"dataset", &P::dataset, "", "evaluation dataset", "Fashion-MNIST (Xiao et al., 2017), Debian dataset-fashion-mnist",
+       {}, {"fashion-mnist"}},
+      {"subset", &P::subset, "1", "first N test images evaluated by every trial",
+       "2,000 images: binomial sd of one trial's accuracy <= 1.1%", between(1, 10000)},
+      {"calibration", &P::calibration, "1", "first N training images calibrating DAC/ADC/sense-amp ranges",
+       "calibration on training data, never on the test subset", between(1, 60000)},
+      {"dir", &P::dir, "", "dataset directory (empty: $AIMC_FASHION_MNIST_DIR, else Debian's)", "data/README.md"},
+  };
+  return t;
+}
+
+std::span<const Param<McParams>> McParams::params() {
+  using P = McParams;
+  static const Param<P> t[] = {
+      {"trials", &P::trials, "1", "device instances per sweep point (the maximum, with the stopping rule)",
+       "50 trials: the 95% CI half-width of mean accuracy is ~0.3 sd of the trial spread", between(1, 1000000)},
+      {"seed", &P::seed, "1", "global seed of every random stream", "any", between(0, 2147483647)},
+      {"chunk", &P::chunk, "1", "images per evaluation chunk (keys the per-read streams)", "memory/speed trade-off",
+       between(1, 100000)},
+      {"snr_samples", &P::snr_samples, "1", "images over which the per-layer output SNR is measured",
+       "500 images give SNR estimates to ~0.1 dB", between(0, 10000)},
+      {"ci_half_width", &P::ci_half_width, "1",
+       "stopping rule: stop a point when the CI half-width of its mean accuracy is below this (0: run all trials)",
+       "sequential Monte Carlo stopping (e.g. Leveugle et al., DATE 2009 for the sample-size view)", between(0.0, 1.0)},
+      {"round", &P::round, "1", "trials per point between stopping-rule checks and MPI result exchanges",
+       "a round is the unit of the stopping rule", between(1, 100000)},
+      {"confidence", &P::confidence, "1", "confidence level of the reported intervals", "95%",
+       {0.0, 1.0, true, true}},
+  };
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+std::size_t McConfig::points() const {
+  std::size_t n = 1;
+  for (const auto& a : sweep) n *= a.values.size();
+  return n;
+}
+
+std::vector<double> McConfig::values_at(std::size_t point) const {
+  std::vector<double> v(sweep.size());
+  for (std::size_t i = sweep.size(); i-- > 0;) {
+    const std::size_t n = sweep[i].values.size();
+    v[i] = sweep[i].values[point % n];
+    point /= n;
+  }
+  return v;
+}
+
+AnalogConfig McConfig::analog_at(std::size_t point) const {
+  AnalogConfig a = analog;
+  const auto v = values_at(point);
+  for (std::size_t i = 0; i < sweep.size(); ++i) a.set(sweep[i].key, v[i]);
+  return a;
+}
+
+namespace {
+
+template <class S>
+void reject_keys(const toml::table& t, const std::string& file, const std::string& section,
+                 std::initializer_list<std::pair<const char*, const char*>> keys) {
+  for (auto [k, why] : keys)
+    if (t.contains(k)) fail_at(file, section + "." + k, why);
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+template <class P>
+devices::SramModel<P> read_sram(const toml::table& t, const std::string& file, const std::string& sec,
+                                devices::SramModel<P> m) {
+  reject_keys<P>(t, file, sec,
+                 {{"n_rows", "set by mapping.tile_rows (the rows of one tile)"}, {"b_x", "set by dac.bits"}});
+  const auto circ = param_names<P>(), tech = param_names<devices::Technology>(),
+             var = param_names<devices::ProcessVariation>();
+  std::vector<std::string> all = concat(concat(concat(circ, tech), var), {"technology"});
+  check_keys(t, all, file, sec);
+  if (const auto* n = t.get("technology")) {
+    if (!n->is_string()) fail_at(file, sec + ".technology", "expected a preset name string");
+    try {
+      m.tech = devices::technology(*n->value<std::string>());
+    } catch (const Error& e) {
+      fail_at(file, sec + ".technology", e.what());
+    }
+  }
+  // Each table reads its own keys; the others' names are allowed extras.
+  toml::table tc, tt, tv;
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    auto in = [&](const std::vector<std::string>& names) { return std::find(names.begin(), names.end(), key) != names.end(); };
+    if (in(circ)) tc.insert(key, v);
+    else if (in(tech)) tt.insert(key, v);
+    else if (in(var)) tv.insert(key, v);
+  }
+  m.circuit = read_params<P>(tc, file, sec, m.circuit);
+  m.tech = read_params<devices::Technology>(tt, file, sec, m.tech);
+  m.var = read_params<devices::ProcessVariation>(tv, file, sec, m.var);
+  return m;
+}
+
+void collect_sweep(const toml::table& t, const std::string& prefix, const std::string& file,
+                   std::vector<SweepAxis>& out) {
+  for (auto&& [k, v] : t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (v.is_table()) collect_sweep(*v.as_table(), key, file, out);
+    else out.push_back({key, get_numbers(v, file, "sweep." + key)});
+  }
+}
+
+std::string point_label(const McConfig& c, std::size_t p) {
+  std::string s;
+  const auto v = c.values_at(p);
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + c.sweep[i].key + " = " + to_str(v[i]);
+  return s.empty() ? "(no sweep)" : s;
+}
+
+}  // namespace
+
+McConfig parse_mc_config(const ConfigFile& f) {
+  McConfig c;
+  c.file = f;
+  const std::string& file = f.path;
+  const auto& root = f.root;
+  check_keys(root,
+             {"model", "data", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
+              "mc", "sweep"},
+             file, "");
+  auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
+  const auto* tm = sub("model");
+  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
+  c.model = read_params<McModelParams>(*tm, file, "model");
+  if (c.model.path.empty()) fail_at(file, "model.path", "missing: the model file to evaluate");
+  if (const auto* t = sub("data")) c.data = read_params<McDataParams>(*t, file, "data");
+  if (const auto* t = sub("mc")) c.mc = read_params<McParams>(*t, file, "mc");
+  auto& a = c.analog;
+  if (const auto* t = sub("mapping")) a.mapping = read_params<nets::MappingParams>(*t, file, "mapping");
+  if (const auto* t = sub("rram")) {
+    reject_keys<devices::RramParams>(*t, file, "rram",
+                                     {{"rows", "the tile size is mapping.tile_rows"}, {"cols", "the tile size is mapping.tile_cols"}});
+    a.rram = read_params<devices::RramParams>(*t, file, "rram", a.rram);
+  }
+  if (const auto* t = sub("dac")) a.dac = read_params<devices::DacParams>(*t, file, "dac");
+  if (const auto* t = sub("adc")) a.adc = read_params<devices::AdcParams>(*t, file, "adc");
+  if (const auto* t = sub("sense_amp")) a.sense_amp = read_params<devices::SenseAmpParams>(*t, file, "sense_amp");
+  if (const auto* t = sub("sram_qs")) a.sram_qs = read_sram(*t, file, "sram_qs", a.sram_qs);
+  if (const auto* t = sub("sram_is")) a.sram_is = read_sram(*t, file, "sram_is", a.sram_is);
+  if (const auto* t = sub("sram_qr")) a.sram_qr = read_sram(*t, file, "sram_qr", a.sram_qr);
+  if (const auto* t = sub("mosfet")) {
+    reject_keys<devices::MosfetParams>(*t, file, "mosfet", {{"x_max", "set from the layer's calibrated input range"}});
+    a.mosfet = read_params<devices::MosfetParams>(*t, file, "mosfet", a.mosfet);
+  }
+  if (const auto* t = sub("sweep")) collect_sweep(*t, "", file, c.sweep);
+  const auto keys = AnalogConfig::numeric_keys();
+  for (const auto& ax : c.sweep) {
+    AnalogConfig probe = a;
+    bool ok = false;
+    try {
+      ok = probe.set(ax.key, ax.values.front());
+    } catch (const Error& e) {
+      fail_at(file, "sweep." + ax.key, e.what());
+    }
+    if (!ok) {
+      const std::string near = nearest(ax.key, keys);
+      fail_at(file, "sweep." + ax.key,
+              "not a numeric hardware parameter" + (near.empty() ? std::string() : " (did you mean '" + near + "'?)"));
+    }
+  }
+  if (c.points() > 100000) fail_at(file, "sweep", "more than 100,000 sweep points");
+  for (std::size_t p = 0; p < c.points(); ++p) {
+    try {
+      c.analog_at(p).validate();
+    } catch (const Error& e) {
+      throw Error(file + ": " + (c.sweep.empty() ? std::string() : "sweep point " + point_label(c, p) + ": ") + e.what());
+    }
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trials
+
+TrialResult run_trial(const AnalogNetwork& an, const Matrix& x_prefix, const VectorI& labels, const McParams& mc,
+                      std::uint64_t trial) {
+  const std::uint64_t seed = std::uint64_t(mc.seed);
+  auto inst = an.program(Stream(seed, "mc.program", {trial}));
+  const auto s = inst->evaluate(x_prefix, labels, Stream(seed, "mc.read", {trial}), mc.chunk, mc.snr_samples);
+  TrialResult r;
+  r.accuracy = double(s.correct) / double(s.total);
+  r.loss = s.loss_sum / double(s.total);
+  r.adc_saturated = double(s.adc_saturated);
+  r.adc_conversions = double(s.adc_conversions);
+  r.snr_db = s.snr_db();
+  if (mc.snr_samples == 0) std::fill(r.snr_db.begin(), r.snr_db.end(), std::numeric_limits<double>::quiet_NaN());
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaign state and the results file
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct PointState {
+  std::vector<double> accuracy, loss, saturated, conversions;
+  MatrixD snr;                    // trials x layers
+  std::vector<std::int64_t> done;  // 0/1 per trial
+  bool stopped = false;           // by the stopping rule
+  PointState(int trials, int layers)
+      : accuracy(trials, kNaN), loss(trials, kNaN), saturated(trials, kNaN), conversions(trials, kNaN),
+        snr(MatrixD::Constant(trials, layers, kNaN)), done(trials, 0) {}
+  int done_prefix() const {
+    int n = 0;
+    while (n < int(done.size()) && done[n]) ++n;
+    return n;
+  }
+  int done_count() const { return int(std::count(done.begin(), done.end(), 1)); }
+  std::vector<double> done_accuracies() const {
+    std::vector<double> a;
+    for (std::size_t t = 0; t < done.size(); ++t)
+      if (done[t]) a.push_back(accuracy[t]);
+    return a;
+  }
+  void store(int t, const TrialResult& r) {
+    accuracy[t] = r.accuracy;
+    loss[t] = r.loss;
+    saturated[t] = r.adc_saturated;
+    conversions[t] = r.adc_conversions;
+    for (std::size_t l = 0; l < r.snr_db.size() && Eigen::Index(l) < snr.cols(); ++l) snr(t, Eigen::Index(l)) = r.snr_db[l];
+    done[t] = 1;
+  }
+};
+
+struct Summary {
+  int n = 0;
+  double mean = kNaN, sd = kNaN, p5 = kNaN, p50 = kNaN, p95 = kNaN, ci_lo = kNaN, ci_hi = kNaN, loss = kNaN,
+         sat_rate = kNaN;
+  std::vector<double> snr;
+};
+
+Summary summarize(const PointState& s, double confidence) {
+  Summary m;
+  std::vector<double> acc, loss;
+  double sat = 0, conv = 0;
+  m.snr.assign(std::size_t(s.snr.cols()), 0.0);
+  for (std::size_t t = 0; t < s.done.size(); ++t) {
+    if (!s.done[t]) continue;
+    acc.push_back(s.accuracy[t]);
+    loss.push_back(s.loss[t]);
+    sat += s.saturated[t];
+    conv += s.conversions[t];
+    for (Eigen::Index l = 0; l < s.snr.cols(); ++l) m.snr[std::size_t(l)] += s.snr(Eigen::Index(t), l);
+  }
+  m.n = int(acc.size());
+  for (auto& v : m.snr) v = m.n ? v / m.n : kNaN;
+  if (m.n == 0) return m;
+  m.mean = stats::mean(acc);
+  m.sd = m.n > 1 ? stats::stddev(acc) : kNaN;
+  m.p5 = stats::percentile(acc, 5);
+  m.p50 = stats::percentile(acc, 50);
+  m.p95 = stats::percentile(acc, 95);
+  if (m.n > 1) {
+    auto ci = stats::mean_ci(acc, confidence);
+    m.ci_lo = ci.lo;
+    m.ci_hi = ci.hi;
+  }
+  m.loss = stats::mean(loss);
+  m.sat_rate = conv > 0 ? sat / conv : 0.0;
+  return m;
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string point_name(std::size_t p) {
+  char b[32];
+  std::snprintf(b, sizeof b, "p%04zu", p);
+  return b;
+}
+
+struct Run {
+  const McConfig* cfg = nullptr;
+  std::string out, model_name, start_time, end_time, status = "running";
+  double model_accuracy = kNaN;
+  int layers = 0;
+  std::vector<std::size_t> analog_layer_index;
+  std::vector<PointState> points;
+  int threads = 1, ranks = 1, resumed = 0;
+};
+
+template <class Obj>
+void resolved_attrs(Obj& g, const std::string& sec, const auto& s) {
+  using S = std::decay_t<decltype(s)>;
+  for (const auto& p : S::params()) h5::set_attr(g, sec + "." + std::string(p.name), param_text(s, p));
+}
+
+template <class P>
+void resolved_sram(H5::Group& g, const std::string& sec, const devices::SramModel<P>& m) {
+  resolved_attrs(g, sec, m.circuit);
+  resolved_attrs(g, sec, m.tech);
+  resolved_attrs(g, sec, m.var);
+}
+
+/// Writes the whole results file to a temporary name and renames it over `out`, so a reader (or a
+/// crash) only ever sees a complete file.
+void write_results(const Run& r) {
+  const McConfig& c = *r.cfg;
+  const std::string tmp = r.out + ".tmp";
+  {
+    H5::H5File f = h5::create(tmp);
+    H5::Group root = f.openGroup("/");
+    h5::set_attr(root, "format", "aimc-mc");
+    h5::set_attr(root, "format_version", std::int64_t(1));
+    h5::set_attr(root, "aimc_version", AIMC_VERSION);
+    h5::set_attr(root, "git_commit", AIMC_GIT_COMMIT);
+    h5::set_attr(root, "status", r.status);
+    h5::set_attr(root, "start_time", r.start_time);
+    h5::set_attr(root, "end_time", r.end_time);
+    h5::set_attr(root, "host", hostname());
+    h5::set_attr(root, "threads", std::int64_t(r.threads));
+    h5::set_attr(root, "mpi_ranks", std::int64_t(r.ranks));
+    h5::set_attr(root, "resumed", std::int64_t(r.resumed));
+    h5::set_attr(root, "config_path", c.file.path);
+    h5::set_attr(root, "model_path", c.model.path);
+    h5::set_attr(root, "model_name", r.model_name);
+    h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
+    h5::set_attr(root, "dataset", c.data.dataset);
+    h5::set_attr(root, "subset", std::int64_t(c.data.subset));
+    h5::set_attr(root, "seed", std::int64_t(c.mc.seed));
+    h5::set_attr(root, "trials", std::int64_t(c.mc.trials));
+    h5::set_attr(root, "points", std::int64_t(c.points()));
+    h5::set_attr(root, "program_stream", "Stream(seed, \"mc.program\", {trial}) (core/random.hpp)");
+    h5::set_attr(root, "read_stream", "Stream(seed, \"mc.read\", {trial}) (core/random.hpp)");
+    h5::write_strings(root, "config", {c.file.text}, "the campaign config, verbatim");
+
+    H5::Group res = h5::group(root, "resolved");
+    resolved_attrs(res, "model", c.model);
+    resolved_attrs(res, "data", c.data);
+    resolved_attrs(res, "mc", c.mc);
+    resolved_attrs(res, "mapping", c.analog.mapping);
+    resolved_attrs(res, "rram", c.analog.rram);
+    resolved_attrs(res, "dac", c.analog.dac);
+    resolved_attrs(res, "adc", c.analog.adc);
+    resolved_attrs(res, "sense_amp", c.analog.sense_amp);
+    resolved_sram(res, "sram_qs", c.analog.sram_qs);
+    resolved_sram(res, "sram_is", c.analog.sram_is);
+    resolved_sram(res, "sram_qr", c.analog.sram_qr);
+    resolved_attrs(res, "mosfet", c.analog.mosfet);
+
+    {
+      std::vector<std::int64_t> pk, rk;
+      for (int t = 0; t < c.mc.trials; ++t) {
+        pk.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.program", {std::uint64_t(t)}).key()));
+        rk.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.read", {std::uint64_t(t)}).key()));
+      }
+      H5::Group keys = h5::group(root, "trial_keys");
+      h5::write(keys, "program", pk, "", "64-bit key of each trial's programming stream (bit pattern as int64)");
+      h5::write(keys, "read", rk, "", "64-bit key of each trial's read stream (bit pattern as int64)");
+    }
+
+    H5::Group sw = h5::group(root, "sweep");
+    std::vector<std::string> names;
+    for (const auto& a : c.sweep) names.push_back(a.key);
+    h5::write_strings(sw, "axes", names, "swept parameters, in point order (last fastest)");
+    for (const auto& a : c.sweep) h5::write(sw, a.key, a.values, "", "values of this axis");
+    std::vector<std::int64_t> li(r.analog_layer_index.begin(), r.analog_layer_index.end());
+    h5::write(root, "analog_layers", li, "", "network layer index of each analog layer (columns of snr_db)");
+
+    H5::Group pts = h5::group(root, "points");
+    const std::size_t P = c.points();
+    std::vector<double> mean, sd, p5, p50, p95, lo, hi, loss, sat;
+    std::vector<std::int64_t> n;
+    MatrixD snr(Eigen::Index(P), r.layers);
+    std::map<std::string, std::vector<double>> axis_vals;
+    for (std::size_t p = 0; p < P; ++p) {
+      const PointState& s = r.points[p];
+      H5::Group g = h5::group(pts, point_name(p));
+      const auto v = c.values_at(p);
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        h5::set_attr(g, c.sweep[i].key, v[i]);
+        axis_vals[c.sweep[i].key].push_back(v[i]);
+      }
+      h5::set_attr(g, "stopped_by_rule", std::int64_t(s.stopped));
+      h5::write(g, "accuracy", s.accuracy, "1", "top-1 accuracy of each trial on the test subset (NaN: not run)");
+      h5::write(g, "loss", s.loss, "nat", "mean cross-entropy of each trial");
+      h5::write(g, "adc_saturated", s.saturated, "1", "saturated ADC conversions of each trial");
+      h5::write(g, "adc_conversions", s.conversions, "1", "ADC conversions of each trial");
+      h5::write(g, "snr_db", s.snr, "dB", "output SNR of each analog layer vs the digital product on the same inputs");
+      h5::write(g, "done", s.done, "", "1 if the trial completed");
+      const Summary m = summarize(s, c.mc.confidence);
+      n.push_back(m.n);
+      mean.push_back(m.mean);
+      sd.push_back(m.sd);
+      p5.push_back(m.p5);
+      p50.push_back(m.p50);
+      p95.push_back(m.p95);
+      lo.push_back(m.ci_lo);
+      hi.push_back(m.ci_hi);
+      loss.push_back(m.loss);
+      sat.push_back(m.sat_rate);
+      for (int l = 0; l < r.layers; ++l) snr(Eigen::Index(p), l) = m.snr[std::size_t(l)];
+    }
+    H5::Group sm = h5::group(root, "summary");
+    h5::set_attr(sm, "confidence", c.mc.confidence);
+    h5::write(sm, "trials", n, "1", "completed trials per point");
+    h5::write(sm, "accuracy_mean", mean, "1", "mean accuracy over trials");
+    h5::write(sm, "accuracy_std", sd, "1", "sample standard deviation of accuracy over trials");
+    h5::write(sm, "accuracy_p5", p5, "1", "5th percentile of accuracy");
+    h5::write(sm, "accuracy_p50", p50, "1", "median accuracy");
+    h5::write(sm, "accuracy_p95", p95, "1", "95th percentile of accuracy");
+    h5::write(sm, "accuracy_ci_lo", lo, "1", "lower end of the Student-t confidence interval of mean accuracy");
+    h5::write(sm, "accuracy_ci_hi", hi, "1", "upper end of the Student-t confidence interval of mean accuracy");
+    h5::write(sm, "loss_mean", loss, "nat", "mean cross-entropy");
+    h5::write(sm, "adc_saturation_rate", sat, "1", "saturated / all ADC conversions");
+    h5::write(sm, "snr_db_mean", snr, "dB", "mean per-layer output SNR (points x analog layers)");
+    H5::Group par = h5::group(sm, "param");
+    for (const auto& a : c.sweep) h5::write(par, a.key, axis_vals[a.key], "", "this axis' value at each point");
+  }
+  fs::rename(tmp, r.out);
+}
+
+void read_results(Run& r) {
+  const McConfig& c = *r.cfg;
+  H5::H5File f = h5::open_read(r.out);
+  H5::Group root = f.openGroup("/");
+  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", r.out) != "aimc-mc")
+    throw Error(r.out + ": --resume: not an aimc Monte Carlo results file");
+  const auto text = h5::read_strings(root, "config", r.out);
+  if (text.size() != 1 || text[0] != c.file.text)
+    throw Error(r.out + ": --resume: the file was written with a different config than " + c.file.path +
+                " (use another --out, or --force to start over)");
+  r.start_time = h5::attr_string(root, "start_time", r.out);
+  r.resumed = int(h5::attr_int(root, "resumed", r.out)) + 1;
+  H5::Group pts = h5::open_group(root, "points", r.out);
+  for (std::size_t p = 0; p < c.points(); ++p) {
+    H5::Group g = h5::open_group(pts, point_name(p), r.out);
+    PointState& s = r.points[p];
+    auto done = h5::read_ints(g, "done", r.out);
+    auto acc = h5::read_doubles(g, "accuracy", r.out), loss = h5::read_doubles(g, "loss", r.out),
+         sat = h5::read_doubles(g, "adc_saturated", r.out), conv = h5::read_doubles(g, "adc_conversions", r.out);
+    MatrixD snr = h5::read_matrixd(g, "snr_db", r.out);
+    if (done.size() != s.done.size() || snr.cols() != s.snr.cols())
+      throw Error(r.out + ": --resume: point " + point_name(p) + " has unexpected dataset sizes");
+    for (std::size_t t = 0; t < done.size(); ++t) {
+      if (!done[t]) continue;
+      s.done[t] = 1;
+      s.accuracy[t] = acc[t];
+      s.loss[t] = loss[t];
+      s.saturated[t] = sat[t];
+      s.conversions[t] = conv[t];
+      s.snr.row(Eigen::Index(t)) = snr.row(Eigen::Index(t));
+    }
+    s.stopped = h5::attr_int(g, "stopped_by_rule", r.out) != 0;
+  }
+}
+
+void print_summary(const Run& r, double seconds) {
+  const McConfig& c = *r.cfg;
+  std::printf("\n%s on %s (%d test images), %zu point(s), seed %d\n", c.model.path.c_str(), c.data.dataset.c_str(),
+              c.data.subset, c.points(), c.mc.seed);
+  std::string head;
+  for (const auto& a : c.sweep) head += a.key + "  ";
+  std::printf("%s trials  mean acc   std     %2.0f%% CI of mean      p5      p50     p95     SNR(dB, per analog layer)  ADC sat\n",
+              head.c_str(), c.mc.confidence * 100);
+  for (std::size_t p = 0; p < c.points(); ++p) {
+    const Summary m = summarize(r.points[p], c.mc.confidence);
+    const auto v = c.values_at(p);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      std::printf("%*s  ", int(c.sweep[i].key.size()), to_str(v[i]).c_str());
+    std::printf("%6d  %.4f   %.4f  [%.4f, %.4f]  %.4f  %.4f  %.4f  ", m.n, m.mean, m.sd, m.ci_lo, m.ci_hi, m.p5, m.p50,
+                m.p95);
+    std::string snr;
+    for (double s : m.snr) snr += (snr.empty() ? "" : " ") + (std::isfinite(s) ? to_str(std::round(s * 10) / 10) : "inf");
+    std::printf("%-26s  %.2e\n", snr.c_str(), m.sat_rate);
+  }
+  std::printf("results: %s (%.1f s)\n", r.out.c_str(), seconds);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The campaign
+
+int run_mc(const McOptions& o) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const Mpi& mpi = Mpi::world();
+  const bool lead = mpi.rank() == 0;
+  const ConfigFile cf = load_config(o.config);
+  const McConfig c = parse_mc_config(cf);
+
+  if (o.out.empty()) throw Error("mc: --out must name the results file");
+  const bool exists = fs::exists(o.out);
+  if (exists && !o.resume && !o.force)
+    throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
+
+  // Model and data (errors here leave any existing results untouched).
+  if (!fs::exists(c.model.path))
+    throw Error(c.file.path + ": model.path = \"" + c.model.path + "\": model file not found");
+  auto model = nets::load_model(c.model.path);
+  auto test = data::load_fashion_mnist("test", c.data.dir);
+  if (c.data.subset > test.size())
+    fail_at(c.file.path, "data.subset", to_str(c.data.subset) + " exceeds the " + to_str(test.size()) + " test images");
+  test = test.head(c.data.subset);
+  auto cal = data::load_fashion_mnist("train", c.data.dir).head(c.data.calibration);
+  const Shape in = model.net.input_shape();
+  if (in.size() != test.shape.size() || model.net.output_shape().size() < test.classes)
+    throw Error(c.file.path + ": model " + c.model.path + " takes inputs (" + to_str(in.c) + ", " + to_str(in.h) + ", " +
+                to_str(in.w) + ") with " + to_str(model.net.output_shape().size()) + " outputs, but dataset " +
+                c.data.dataset + " has (" + to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " +
+                to_str(test.shape.w) + ") and " + to_str(test.classes) + " classes");
+
+  // Prepared points: calibrated mappings and their digital prefixes (shared when equal).
+  const std::size_t P = c.points();
+  std::vector<std::unique_ptr<AnalogNetwork>> an(P);
+  std::map<std::size_t, Matrix> prefix;
+  for (std::size_t p = 0; p < P; ++p) {
+    try {
+      an[p] = std::make_unique<AnalogNetwork>(model.net, c.analog_at(p), cal.x);
+    } catch (const Error& e) {
+      throw Error(c.file.path + ": " + point_label(c, p) + ": " + e.what());
+    }
+    const std::size_t first = an[p]->first_analog();
+    if (!prefix.count(first)) prefix[first] = an[p]->prefix(test.x);
+  }
+
+  Run r;
+  r.cfg = &c;
+  r.out = o.out;
+  r.model_name = model.meta.name;
+  r.model_accuracy = model.meta.test_accuracy;
+  r.analog_layer_index = an[0]->analog_layers();
+  r.layers = int(r.analog_layer_index.size());
+  r.threads = omp_get_max_threads();
+  r.ranks = mpi.size();
+  r.start_time = nets::utc_now();
+  for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);
+  if (exists && o.resume) read_results(r);
+  if (lead) write_results(r);
+
+  long long remaining = 0;
+  for (const auto& s : r.points) remaining += c.mc.trials - s.done_count();
+  Progress progress("mc", remaining, "trials", o.progress && lead);
+  const int rounds = (c.mc.trials + c.mc.round - 1) / c.mc.round;
+  for (int round = 0; round < rounds; ++round) {
+    const int t0 = round * c.mc.round, t1 = std::min(c.mc.trials, t0 + c.mc.round);
+    std::vector<std::pair<std::size_t, int>> jobs;
+    for (std::size_t p = 0; p < P; ++p) {
+      if (r.points[p].stopped) continue;
+      for (int t = t0; t < t1; ++t)
+        if (!r.points[p].done[std::size_t(t)]) jobs.emplace_back(p, t);
+    }
+    std::vector<std::pair<std::size_t, int>> mine;
+    for (std::size_t j = 0; j < jobs.size(); ++j)
+      if (int(j % std::size_t(mpi.size())) == mpi.rank()) mine.push_back(jobs[j]);
+    std::vector<double> packed;  // rank-local results: p, t, accuracy, loss, saturated, conversions, snr...
+    const std::size_t rec = 6 + std::size_t(r.layers);
+    packed.resize(mine.size() * rec);
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t j = 0; j < mine.size(); ++j) {
+      try {
+        const auto [p, t] = mine[j];
+        const TrialResult res = run_trial(*an[p], prefix.at(an[p]->first_analog()), test.y, c.mc, std::uint64_t(t));
+        double* d = packed.data() + j * rec;
+        d[0] = double(p);
+        d[1] = double(t);
+        d[2] = res.accuracy;
+        d[3] = res.loss;
+        d[4] = res.adc_saturated;
+        d[5] = res.adc_conversions;
+        for (int l = 0; l < r.layers; ++l) d[6 + l] = res.snr_db[std::size_t(l)];
+#pragma omp critical(aimc_mc_store)
+        {
+          if (mpi.size() == 1) {
+            r.points[p].store(t, res);
+            write_results(r);  // every completed trial is on disk before the next one is counted
+            progress.tick();
+          }
+        }
+      } catch (...) {
+#pragma omp critical(aimc_mc_error)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    if (mpi.size() > 1) {
+      const std::vector<double> all = mpi.allgather(packed);
+      for (std::size_t k = 0; k + rec <= all.size(); k += rec) {
+        TrialResult res;
+        res.accuracy = all[k + 2];
+        res.loss = all[k + 3];
+        res.adc_saturated = all[k + 4];
+        res.adc_conversions = all[k + 5];
+        res.snr_db.assign(all.begin() + long(k + 6), all.begin() + long(k + rec));
+        r.points[std::size_t(all[k])].store(int(all[k + 1]), res);
+      }
+      if (lead) write_results(r);
+      progress.tick((long long)(all.size() / rec));
+    }
+    // Stopping rule, checked on whole rounds only so the decision does not depend on scheduling.
+    if (c.mc.ci_half_width > 0) {
+      bool changed = false;
+      for (auto& s : r.points) {
+        if (s.stopped || s.done_prefix() < t1 || t1 < 2) continue;
+        const auto acc = s.done_accuracies();
+        if (stats::mean_ci(acc, c.mc.confidence).half_width() <= c.mc.ci_half_width) {
+          s.stopped = true;
+          changed = true;
+        }
+      }
+      if (changed && lead) write_results(r);
+    }
+  }
+  progress.finish();
+  r.status = "complete";
+  r.end_time = nets::utc_now();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (lead) {
+    write_results(r);
+    if (!o.quiet) print_summary(r, seconds);
+  }
+  return 0;
+}
+
+}  // namespace aimc::experiments
