@@ -1,5 +1,6 @@
 #include "experiments/mc.hpp"
 
+#include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -10,7 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
@@ -507,6 +510,83 @@ void read_results(Run& r) {
   }
 }
 
+/// Write-ahead journal of completed trials, next to the results file (`<out>.journal`). Rewriting the
+/// HDF5 file after every trial would cost more than a trial, so each completed trial is appended here
+/// as one text line (one write(2), exact hexadecimal floats) and the HDF5 file is rewritten at most
+/// every `kFlushSeconds`; after each rewrite the journal is emptied. A run killed at any moment thus
+/// keeps every completed trial (file + journal); --resume merges both, and the final write removes
+/// the journal.
+class Journal {
+ public:
+  explicit Journal(std::string path) : path_(std::move(path)) {}
+  ~Journal() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void append(std::size_t p, int t, const TrialResult& r) {
+    if (fd_ < 0) {
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd_ < 0) throw Error(path_ + ": cannot write the trial journal: " + std::strerror(errno));
+    }
+    std::string line = std::to_string(p) + " " + std::to_string(t);
+    char b[64];
+    auto add = [&](double v) {
+      std::snprintf(b, sizeof b, " %a", v);
+      line += b;
+    };
+    add(r.accuracy);
+    add(r.loss);
+    add(r.adc_saturated);
+    add(r.adc_conversions);
+    for (double v : r.snr_db) add(v);
+    line += " end\n";
+    if (::write(fd_, line.data(), line.size()) != ssize_t(line.size()))
+      throw Error(path_ + ": cannot write the trial journal: " + std::strerror(errno));
+  }
+  /// Called after the results file holds every journaled trial.
+  void clear() {
+    if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0)
+      throw Error(path_ + ": cannot truncate the trial journal: " + std::strerror(errno));
+  }
+  void remove() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    std::error_code ec;
+    fs::remove(path_, ec);
+  }
+  /// Merges complete journal lines into the run (a torn last line is ignored).
+  static int replay(const std::string& path, Run& r) {
+    std::ifstream in(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      std::istringstream ss(line);
+      std::vector<std::string> tok;
+      for (std::string w; ss >> w;) tok.push_back(w);
+      const std::size_t want = 6 + std::size_t(r.layers) + 1;
+      if (tok.size() != want || tok.back() != "end") continue;
+      const std::size_t p = std::stoul(tok[0]);
+      const int t = std::stoi(tok[1]);
+      if (p >= r.points.size() || t < 0 || t >= int(r.points[p].done.size())) continue;
+      auto num = [&](std::size_t i) { return std::strtod(tok[i].c_str(), nullptr); };
+      TrialResult res;
+      res.accuracy = num(2);
+      res.loss = num(3);
+      res.adc_saturated = num(4);
+      res.adc_conversions = num(5);
+      for (int l = 0; l < r.layers; ++l) res.snr_db.push_back(num(6 + std::size_t(l)));
+      r.points[p].store(t, res);
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+constexpr double kFlushSeconds = 2.0;
+
 void print_summary(const Run& r, double seconds) {
   const McConfig& c = *r.cfg;
   std::printf("\n%s on %s (%d test images), %zu point(s), seed %d\n", c.model.path.c_str(), c.data.dataset.c_str(),
@@ -587,8 +667,17 @@ int run_mc(const McOptions& o) {
   r.ranks = mpi.size();
   r.start_time = nets::utc_now();
   for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);
-  if (exists && o.resume) read_results(r);
-  if (lead) write_results(r);
+  Journal journal(o.out + ".journal");
+  if (exists && o.resume) {
+    read_results(r);
+    if (lead && fs::exists(o.out + ".journal")) Journal::replay(o.out + ".journal", r);
+  }
+  if (lead) {
+    write_results(r);
+    journal.clear();
+    journal.remove();
+  }
+  auto last_write = std::chrono::steady_clock::now();
 
   long long remaining = 0;
   for (const auto& s : r.points) remaining += c.mc.trials - s.done_count();
@@ -626,7 +715,13 @@ int run_mc(const McOptions& o) {
         {
           if (mpi.size() == 1) {
             r.points[p].store(t, res);
-            write_results(r);  // every completed trial is on disk before the next one is counted
+            journal.append(p, t, res);  // on disk (journal) before the next trial is counted
+            const auto now = std::chrono::steady_clock::now();
+            if (std::chrono::duration<double>(now - last_write).count() >= kFlushSeconds) {
+              write_results(r);
+              journal.clear();
+              last_write = now;
+            }
             progress.tick();
           }
         }
@@ -670,6 +765,7 @@ int run_mc(const McOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (lead) {
     write_results(r);
+    journal.remove();
     if (!o.quiet) print_summary(r, seconds);
   }
   return 0;

@@ -52,7 +52,9 @@ TOML
   kill -9 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
   wait "$pid" 2> /dev/null || true
   n=$(done_trials part.h5)
-  echo "killed after $n of 80 trials"
+  j=0
+  [ -f part.h5.journal ] && j=$(grep -c " end$" part.h5.journal || true)
+  echo "killed with $n trials in the file and $j more in its journal"
   { [ "$n" -gt 0 ] && [ "$n" -lt 80 ]; } || fail "killed file holds $n trials, expected 0 < n < 80"
   "$aimc" --threads 2 mc c.toml --out part.h5 --quiet --no-progress && fail "an existing file was reused without --resume"
   "$aimc" --threads 2 mc c.toml --out part.h5 --resume --quiet --no-progress
