@@ -49,12 +49,14 @@ TOML
     sleep 0.1
     [ -f part.h5 ] && [ "$(done_trials part.h5)" -ge 10 ] && break
   done
+  sleep 0.7  # mid-way between two rewrites of the file (every 2 s): the journal holds the newest trials
   kill -9 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
   wait "$pid" 2> /dev/null || true
   n=$(done_trials part.h5)
   j=0
   [ -f part.h5.journal ] && j=$(grep -c " end$" part.h5.journal || true)
   echo "killed with $n trials in the file and $j more in its journal"
+  [ "$j" -gt 0 ] || fail "nothing in the journal: the test would not exercise its replay"
   { [ "$n" -gt 0 ] && [ "$n" -lt 80 ]; } || fail "killed file holds $n trials, expected 0 < n < 80"
   "$aimc" --threads 2 mc c.toml --out part.h5 --quiet --no-progress && fail "an existing file was reused without --resume"
   "$aimc" --threads 2 mc c.toml --out part.h5 --resume --quiet --no-progress
