@@ -160,6 +160,51 @@ void collect_sweep(const toml::table& t, const std::string& prefix, const std::s
   }
 }
 
+/// [layer.N.section] tables: per-layer settings (N = ordinal among the Dense/Conv2d layers).
+void read_layer_overrides(const toml::table& t, const std::string& file, AnalogConfig& a) {
+  const auto keys = AnalogConfig::numeric_keys();
+  for (auto&& [k, v] : t) {
+    const std::string n(k.str());
+    char* end = nullptr;
+    const long ord = std::strtol(n.c_str(), &end, 10);
+    if (n.empty() || *end != '\0' || ord < 0)
+      fail_at(file, "layer." + n, "expected a layer ordinal (0 = first Dense/Conv2d layer), e.g. [layer.0.adc]");
+    if (!v.is_table()) fail_at(file, "layer." + n, "expected section tables, e.g. [layer." + n + ".adc]");
+    AnalogConfig::LayerOverride ov;
+    ov.ordinal = int(ord);
+    for (auto&& [sk, sv] : *v.as_table()) {
+      const std::string sec(sk.str());
+      if (!sv.is_table())
+        fail_at(file, "layer." + n + "." + sec, "expected a section table (mapping, rram, dac, adc, sense_amp, ...)");
+      for (auto&& [pk, pv] : *sv.as_table()) {
+        const std::string full = sec + "." + std::string(pk.str()), path = "layer." + n + "." + full;
+        AnalogConfig probe = a;
+        bool ok = false;
+        try {
+          if (pv.is_string()) {
+            ok = probe.set_string(full, *pv.value<std::string>());
+            if (ok) ov.strings.emplace_back(full, *pv.value<std::string>());
+          } else if (pv.is_number() || pv.is_boolean()) {
+            const double d = pv.is_boolean() ? double(*pv.value<bool>()) : *pv.value<double>();
+            ok = probe.set(full, d);
+            if (ok) ov.numbers.emplace_back(full, d);
+          } else {
+            fail_at(file, path, "expected a number, string or boolean");
+          }
+        } catch (const Error& e) {
+          fail_at(file, path, e.what());
+        }
+        if (!ok) {
+          const std::string near = nearest(full, keys);
+          fail_at(file, path,
+                  "not a per-layer hardware parameter" + (near.empty() ? std::string() : " (did you mean '" + near + "'?)"));
+        }
+      }
+    }
+    a.overrides.push_back(std::move(ov));
+  }
+}
+
 std::string point_label(const McConfig& c, std::size_t p) {
   std::string s;
   const auto v = c.values_at(p);
@@ -176,7 +221,7 @@ McConfig parse_mc_config(const ConfigFile& f) {
   const auto& root = f.root;
   check_keys(root,
              {"model", "data", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
-              "mc", "sweep"},
+              "mc", "sweep", "layer"},
              file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
   const auto* tm = sub("model");
@@ -202,6 +247,7 @@ McConfig parse_mc_config(const ConfigFile& f) {
     reject_keys<devices::MosfetParams>(*t, file, "mosfet", {{"x_max", "set from the layer's calibrated input range"}});
     a.mosfet = read_params<devices::MosfetParams>(*t, file, "mosfet", a.mosfet);
   }
+  if (const auto* t = sub("layer")) read_layer_overrides(*t, file, a);
   if (const auto* t = sub("sweep")) collect_sweep(*t, "", file, c.sweep);
   const auto keys = AnalogConfig::numeric_keys();
   for (const auto& ax : c.sweep) {
@@ -402,6 +448,11 @@ void write_results(const Run& r) {
     resolved_sram(res, "sram_is", c.analog.sram_is);
     resolved_sram(res, "sram_qr", c.analog.sram_qr);
     resolved_attrs(res, "mosfet", c.analog.mosfet);
+    for (const auto& ov : c.analog.overrides) {
+      const std::string pre = "layer." + std::to_string(ov.ordinal) + ".";
+      for (const auto& [k, v] : ov.strings) h5::set_attr(res, pre + k, v);
+      for (const auto& [k, v] : ov.numbers) h5::set_attr(res, pre + k, to_str(v));
+    }
 
     {
       std::vector<std::int64_t> pk, rk;

@@ -101,6 +101,53 @@ bool AnalogConfig::set(std::string_view key, double value) {
   return false;
 }
 
+namespace {
+template <class S>
+bool set_text(S& s, std::string_view name, const std::string& value) {
+  const Param<S>* p = find_param<S>(name);
+  if (!p || !std::holds_alternative<std::string S::*>(p->member)) return false;
+  s.*std::get<std::string S::*>(p->member) = value;
+  return true;
+}
+template <class P>
+bool set_text_sram(SramModel<P>& m, std::string_view name, const std::string& value) {
+  if (name == "technology") {
+    m.tech = devices::technology(value);
+    return true;
+  }
+  return set_text(m.circuit, name, value) || set_text(m.tech, name, value);
+}
+}  // namespace
+
+bool AnalogConfig::set_string(std::string_view key, const std::string& value) {
+  const auto dot = key.find('.');
+  if (dot == std::string_view::npos) return false;
+  const auto sec = key.substr(0, dot), name = key.substr(dot + 1);
+  if (sec == "mapping") return name != "analog_layers" && set_text(mapping, name, value);
+  if (sec == "rram") return set_text(rram, name, value);
+  if (sec == "dac") return set_text(dac, name, value);
+  if (sec == "adc") return set_text(adc, name, value);
+  if (sec == "sense_amp") return set_text(sense_amp, name, value);
+  if (sec == "sram_qs") return set_text_sram(sram_qs, name, value);
+  if (sec == "sram_is") return set_text_sram(sram_is, name, value);
+  if (sec == "sram_qr") return set_text_sram(sram_qr, name, value);
+  if (sec == "mosfet") return set_text(mosfet, name, value);
+  return false;
+}
+
+AnalogConfig AnalogConfig::for_layer(int ordinal) const {
+  AnalogConfig c = *this;
+  c.overrides.clear();
+  for (const auto& o : overrides) {
+    if (o.ordinal != ordinal) continue;
+    for (const auto& [k, v] : o.strings)
+      if (!c.set_string(k, v)) throw Error("layer " + std::to_string(ordinal) + ": '" + k + "' is not a string parameter");
+    for (const auto& [k, v] : o.numbers)
+      if (!c.set(k, v)) throw Error("layer " + std::to_string(ordinal) + ": '" + k + "' is not a numeric parameter");
+  }
+  return c;
+}
+
 std::vector<std::string> AnalogConfig::numeric_keys() {
   std::vector<std::string> k;
   add_numeric<MappingParams>(k, "mapping");
@@ -148,6 +195,13 @@ void AnalogConfig::validate() const {
   }
   if (mapping.readout == "adc") aimc::validate(adc, "adc");
   if (mapping.readout == "sense_amp") aimc::validate(sense_amp, "sense_amp");
+  for (const auto& o : overrides) {
+    try {
+      for_layer(o.ordinal).validate();
+    } catch (const Error& e) {
+      throw Error("layer " + std::to_string(o.ordinal) + " override: " + e.what());
+    }
+  }
 }
 
 std::vector<double> AnalogStats::snr_db() const {
@@ -178,6 +232,7 @@ void AnalogStats::merge(const AnalogStats& o) {
 /// Design data of one analog layer: where it is, how it is cut into tiles, its converters.
 struct AnalogNetwork::Layer {
   std::size_t index = 0;  // network layer index
+  AnalogConfig cfg;       // this layer's configuration (overrides applied)
   int K = 0, N = 0;
   std::vector<int> row0, col0;  // block starts; last entry = K (N)
   float w_max = 1.f;
@@ -213,7 +268,12 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
   std::vector<std::size_t> matmul;
   for (std::size_t i = 0; i < net_.size(); ++i)
     if (dynamic_cast<MatmulLayer*>(&net_.layer(i))) matmul.push_back(i);
-  for (int o : parse_layer_list(cfg_.mapping.analog_layers, int(matmul.size()))) analog_.push_back(matmul[o]);
+  std::vector<int> ordinals = parse_layer_list(cfg_.mapping.analog_layers, int(matmul.size()));
+  for (int o : ordinals) analog_.push_back(matmul[std::size_t(o)]);
+  for (const auto& ov : cfg_.overrides)
+    if (ov.ordinal < 0 || ov.ordinal >= int(matmul.size()))
+      throw Error("layer override " + std::to_string(ov.ordinal) + ": the network has " + std::to_string(matmul.size()) +
+                  " Dense/Conv2d layers (ordinals 0.." + std::to_string(int(matmul.size()) - 1) + ")");
 
   // Clean activations of the calibration batch, layer by layer.
   Matrix x = calibration, y, scratch;
@@ -223,44 +283,46 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       const auto& ml = as_matmul(net_, i);
       auto L = std::make_unique<Layer>();
       L->index = i;
+      L->cfg = cfg_.for_layer(ordinals[next]);
+      const AnalogConfig& lc = L->cfg;
       const Matrix& W = ml.weight();
       L->K = int(W.rows());
       L->N = int(W.cols());
-      L->row0 = blocks(L->K, cfg_.mapping.tile_rows);
-      L->col0 = blocks(L->N, cfg_.mapping.tile_cols);
+      L->row0 = blocks(L->K, lc.mapping.tile_rows);
+      L->col0 = blocks(L->N, lc.mapping.tile_cols);
       L->w_max = W.cwiseAbs().maxCoeff();
       if (!(L->w_max > 0)) L->w_max = 1.f;
       const Matrix& X = ml.lower(x, scratch);
       const bool signed_in = (X.array() < 0).any();
       double xmax;
-      if (cfg_.mapping.input_percentile >= 100.0) {
+      if (lc.mapping.input_percentile >= 100.0) {
         xmax = X.cwiseAbs().maxCoeff();
       } else {
         std::vector<double> a(X.data(), X.data() + X.size());
         for (auto& v : a) v = std::abs(v);
-        xmax = stats::percentile(std::move(a), cfg_.mapping.input_percentile);
+        xmax = stats::percentile(std::move(a), lc.mapping.input_percentile);
       }
       if (!(xmax > 0)) xmax = 1.0;
-      L->dac = std::make_unique<Dac>(cfg_.dac, xmax, signed_in);
-      const auto& s = cfg_.mapping.substrate;
+      L->dac = std::make_unique<Dac>(lc.dac, xmax, signed_in);
+      const auto& s = lc.mapping.substrate;
       if (s == "rram") {
-        RramParams r = cfg_.rram;
-        r.rows = cfg_.mapping.tile_rows;
-        r.cols = cfg_.mapping.tile_cols;
+        RramParams r = lc.rram;
+        r.rows = lc.mapping.tile_rows;
+        r.cols = lc.mapping.tile_cols;
         L->model = std::make_unique<RramArrayModel>(r);
       } else if (s == "sram_qs") {
-        L->model = std::make_unique<SramQsArrayModel>(sram_for(cfg_.sram_qs, cfg_), xmax);
+        L->model = std::make_unique<SramQsArrayModel>(sram_for(lc.sram_qs, lc), xmax);
       } else if (s == "sram_is") {
-        L->model = std::make_unique<SramIsArrayModel>(sram_for(cfg_.sram_is, cfg_), xmax);
+        L->model = std::make_unique<SramIsArrayModel>(sram_for(lc.sram_is, lc), xmax);
       } else if (s == "sram_qr") {
-        L->model = std::make_unique<SramQrArrayModel>(sram_for(cfg_.sram_qr, cfg_), xmax);
+        L->model = std::make_unique<SramQrArrayModel>(sram_for(lc.sram_qr, lc), xmax);
       } else {
-        MosfetParams m = cfg_.mosfet;
+        MosfetParams m = lc.mosfet;
         m.x_max = xmax;
         L->model = std::make_unique<MosfetArrayModel>(m);
       }
       // Converter calibration on the ideal partial sums of every tile, all phases stacked.
-      if (cfg_.mapping.readout != "ideal") {
+      if (lc.mapping.readout != "ideal") {
         const auto phases = L->dac->phases(X);
         for (int r = 0; r < L->rb(); ++r)
           for (int c = 0; c < L->cb(); ++c) {
@@ -269,11 +331,11 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
             for (std::size_t p = 0; p < phases.size(); ++p)
               ycal.middleRows(Eigen::Index(p * X.rows()), X.rows()).noalias() =
                   phases[p].x.middleCols(L->row0[r], rk) * W.block(L->row0[r], L->col0[c], rk, ck);
-            if (cfg_.mapping.readout == "adc") {
-              L->adcs.push_back(Adc::calibrated(cfg_.adc, ycal));
+            if (lc.mapping.readout == "adc") {
+              L->adcs.push_back(Adc::calibrated(lc.adc, ycal));
             } else {
               Stream unused(0, "unused");
-              SenseAmpParams sp = cfg_.sense_amp;
+              SenseAmpParams sp = lc.sense_amp;
               sp.sigma_sa = 0;
               SenseAmp sa(sp, ck, unused);
               sa.calibrate(ycal);
@@ -312,9 +374,9 @@ std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const
         const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
         Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
         st->tiles.push_back(L.model->program(W.block(L.row0[r], L.col0[c], rk, ck), L.w_max, ps));
-        if (cfg_.mapping.readout == "sense_amp") {
+        if (L.cfg.mapping.readout == "sense_amp") {
           Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
-          SenseAmp sa(cfg_.sense_amp, ck, ss);
+          SenseAmp sa(L.cfg.sense_amp, ck, ss);
           sa.set_scale(L.sa_scale[std::size_t(r * L.cb() + c)]);
           st->sas.push_back(std::move(sa));
         }
@@ -334,7 +396,6 @@ const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::
 Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats,
                                bool snr) {
   const auto& layers = owner_.layers_;
-  const auto& mapping = owner_.cfg_.mapping;
   Matrix x = x_prefix, y, scratch, Y, part, xq;
   if (stats && stats->signal.size() < layers.size()) {
     stats->signal.resize(layers.size(), 0.0);
@@ -345,19 +406,26 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
     if (next < layers.size() && layers[next]->index == i) {
       const auto& L = *layers[next];
       const auto& st = *state_[next];
+      const auto& mapping = L.cfg.mapping;
       const auto& ml = as_matmul(net_, i);
       const Matrix& X = ml.lower(x, scratch);
       Y.setZero(X.rows(), L.N);
-      if (stats) stats->dac_saturated += L.dac->quantize(X, xq);
-      const auto phases = L.dac->phases(X);
-      for (std::size_t p = 0; p < phases.size(); ++p) {
-        const float a = float(phases[p].weight);
+      const std::uint64_t dac_sat = L.dac->quantize(X, xq);
+      if (stats) stats->dac_saturated += dac_sat;
+      // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1) reuses the quantized inputs; otherwise the phases.
+      const bool single = !L.dac->params().bit_serial && L.dac->phase_count() == 1;
+      std::vector<DacPhase> phases;
+      if (!single) phases = L.dac->phases(X);
+      const std::size_t n_phases = single ? 1 : phases.size();
+      for (std::size_t p = 0; p < n_phases; ++p) {
+        const Matrix& Xp = single ? xq : phases[p].x;
+        const float a = single ? 1.f : float(phases[p].weight);
         for (int r = 0; r < L.rb(); ++r) {
           const int rk = L.row0[r + 1] - L.row0[r];
           for (int c = 0; c < L.cb(); ++c) {
             const int t = r * L.cb() + c, ck = L.col0[c + 1] - L.col0[c];
             Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
-            st.tiles[std::size_t(t)]->mvm(phases[p].x.middleCols(L.row0[r], rk), part, rs);
+            st.tiles[std::size_t(t)]->mvm(Xp.middleCols(L.row0[r], rk), part, rs);
             if (mapping.readout == "adc") {
               AdcCounts counts;
               L.adcs[std::size_t(t)].convert(part, rs, stats ? &counts : nullptr);

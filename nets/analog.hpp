@@ -67,6 +67,21 @@ struct AnalogConfig {
   devices::QrModel sram_qr;
   devices::MosfetParams mosfet;  ///< x_max is the layer's DAC full scale
 
+  /// Settings of one layer on top of the ones above (ordinal among the network's Dense/Conv2d
+  /// layers, counting digital ones): e.g. another substrate, read-out, tile size or ADC precision.
+  struct LayerOverride {
+    int ordinal = 0;
+    std::vector<std::pair<std::string, double>> numbers;       ///< "section.name" = value
+    std::vector<std::pair<std::string, std::string>> strings;  ///< "section.name" = text
+  };
+  std::vector<LayerOverride> overrides;
+
+  /// The configuration layer `ordinal` runs with: this one with that layer's overrides applied (in
+  /// the order given). Sweep values set on the base apply to every layer that does not override them.
+  AnalogConfig for_layer(int ordinal) const;
+  /// Sets a string parameter "section.name" (e.g. "mapping.substrate"); false if there is none.
+  bool set_string(std::string_view key, const std::string& value);
+
   /// Sets a numeric parameter "section.name" (sections: mapping, rram, dac, adc, sense_amp, sram_qs,
   /// sram_is, sram_qr, mosfet). False if there is no such numeric parameter.
   bool set(std::string_view key, double value);

@@ -130,6 +130,17 @@ TEST_CASE("mc config: every key is checked, errors name the file and key") {
   CHECK(e.find("model.path") != std::string::npos);
   e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[rram]\nrows = 64\n"); });
   CHECK(e.find("mapping.tile_rows") != std::string::npos);
+  // Per-layer sections: [layer.N.section]; unknown keys there are named with a suggestion.
+  const McConfig pl = parse("[model]\npath = \"m.h5\"\n[layer.1.mapping]\nsubstrate = \"sram_qs\"\n[layer.1.adc]\nbits = 5\n");
+  REQUIRE(pl.analog.overrides.size() == 1);
+  CHECK(pl.analog.for_layer(1).mapping.substrate == "sram_qs");
+  CHECK(pl.analog.for_layer(1).adc.bits == 5);
+  CHECK(pl.analog.for_layer(0).adc.bits == 8);
+  e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[layer.1.adc]\nbitz = 5\n"); });
+  CHECK(e.find("layer.1.adc.bitz") != std::string::npos);
+  CHECK(e.find("adc.bits") != std::string::npos);
+  e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[layer.1.adc]\nbits = 0\n"); });
+  CHECK(e.find("adc.bits") != std::string::npos);
   // Dotted keys in [sweep] (a nested table in TOML) work the same as quoted ones.
   CHECK(parse("[model]\npath = \"m.h5\"\n[sweep]\nrram.sigma_prog = [0.0, 0.05]\n").points() == 2);
 }

@@ -255,3 +255,37 @@ TEST_CASE("analog: bad mappings are rejected with the parameter named") {
   CHECK_FALSE(c.set("rram.sigma_prgo", 0.1));
   CHECK_FALSE(c.set("rram.rows", 64));  // tile size lives in mapping.tile_rows
 }
+
+TEST_CASE("analog: per-layer overrides choose substrate, read-out and converters per layer") {
+  const Fixture& f = mlp_fixture();
+  AnalogConfig c;
+  c.mapping.readout = "ideal";
+  c.dac.bits = 24;
+  AnalogConfig::LayerOverride o;
+  o.ordinal = 1;
+  o.strings = {{"mapping.substrate", "sram_qr"}, {"mapping.readout", "adc"}};
+  o.numbers = {{"adc.bits", 3}, {"mapping.tile_rows", 16}, {"dac.bits", 6}};
+  c.overrides.push_back(o);
+  const AnalogConfig l1 = c.for_layer(1), l0 = c.for_layer(0);
+  CHECK(l1.mapping.substrate == "sram_qr");
+  CHECK(l1.adc.bits == 3);
+  CHECK(l0.mapping.substrate == "rram");
+  CHECK(l0.mapping.readout == "ideal");
+  AnalogNetwork an(f.net, c, f.test_set.x);  // calibrated on the evaluated inputs: no DAC clipping
+  CHECK(an.tile_grid(1) == std::pair{3, 1});  // 48 rows in tiles of 16, 24 columns in one tile of 128
+  CHECK(an.tile_grid(0) == std::pair{1, 1});
+  auto s = an.program(Stream(1, "prog"))->evaluate(an.prefix(f.test_set.x), f.test_set.y, Stream(1, "read"));
+  const auto snr = s.snr_db();
+  MESSAGE("per-layer SNR with layer 1 on QR + 3-bit ADC: " << snr[0] << " " << snr[1] << " " << snr[2] << " dB");
+  // Layers 0 and 2 are ideal (24-bit DAC, no conversion): their SNR is limited by float rounding
+  // only (> 100 dB); layer 1 with a 3-bit ADC cannot exceed 6.02 * 3 + 4.77 + a few dB of headroom.
+  CHECK(snr[0] > 100.0);
+  CHECK(snr[2] > 100.0);
+  CHECK(snr[1] < 30.0);
+  c.overrides[0].ordinal = 9;
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, f.train_set.x.topRows(10)); }).find("layer override 9") !=
+        std::string::npos);
+  c.overrides[0].ordinal = 1;
+  c.overrides[0].numbers.push_back({"adc.bits", 0});
+  CHECK(error_of([&] { c.validate(); }).find("adc.bits") != std::string::npos);
+}
