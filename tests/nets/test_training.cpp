@@ -1,6 +1,7 @@
 // Training: a fast smoke test on synthetic data, determinism of the training loop, and the slow
 // Fashion-MNIST reference MLP the issue asks for (>= 88.0% test accuracy).
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <memory>
@@ -113,6 +114,15 @@ TEST_CASE("training: same seed gives bit-identical weights; another seed does no
   const Matrix a = run(3), b = run(3), c = run(4);
   CHECK(a == b);
   CHECK(a != c);
+  // ... and for any thread count (chunked parallel loops with fixed boundaries, ordered reductions).
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Matrix one = run(3);
+  omp_set_num_threads(2);
+  const Matrix two = run(3);
+  omp_set_num_threads(saved);
+  CHECK(one == two);
+  CHECK(one == a);
 }
 
 TEST_CASE("training: reference MLP reaches >= 88% on the Fashion-MNIST test set" * doctest::test_suite("slow")) {
