@@ -31,6 +31,11 @@ std::span<const Param<MappingParams>> MappingParams::params() {
        "DAC full scale: this percentile of |layer inputs| on the calibration batch (100 = max)",
        "max calibration; lower values clip outliers (aihwkit's input range learning serves the same purpose)",
        {0.0, 100.0, true, false}},
+      {"weight_slices", &P::weight_slices, "1", "device pairs per weight (bit slices), recombined by shift-and-add",
+       "bit-sliced weights: ISAAC (Shafiee et al., ISCA 2016) uses 2-bit cells, 8 slices per 16-bit weight",
+       between(1, 16)},
+      {"slice_bits", &P::slice_bits, "1", "magnitude bits stored per slice (weight_slices > 1)",
+       "ISAAC: 2 bits per memristor cell", between(1, 16)},
   };
   return t;
 }
@@ -233,6 +238,8 @@ void AnalogStats::merge(const AnalogStats& o) {
 struct AnalogNetwork::Layer {
   std::size_t index = 0;  // network layer index
   AnalogConfig cfg;       // this layer's configuration (overrides applied)
+  std::vector<Matrix> slices;      // weight slices W_s (weight units); empty: one slice, the weights
+  std::vector<float> slice_gain;   // g_s
   int K = 0, N = 0;
   std::vector<int> row0, col0;  // block starts; last entry = K (N)
   float w_max = 1.f;
@@ -240,6 +247,7 @@ struct AnalogNetwork::Layer {
   std::unique_ptr<ArrayModel> model;
   std::vector<Adc> adcs;                    // per tile (readout adc)
   std::vector<std::vector<double>> sa_scale;  // per tile (readout sense_amp)
+  int S() const { return slices.empty() ? 1 : int(slices.size()); }
   int rb() const { return int(row0.size()) - 1; }
   int cb() const { return int(col0.size()) - 1; }
 };
@@ -292,6 +300,27 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       L->col0 = blocks(L->N, lc.mapping.tile_cols);
       L->w_max = W.cwiseAbs().maxCoeff();
       if (!(L->w_max > 0)) L->w_max = 1.f;
+      if (lc.mapping.weight_slices > 1) {
+        const int S = lc.mapping.weight_slices, b = lc.mapping.slice_bits;
+        if (S * b > 24)
+          throw Error("parameter 'mapping.weight_slices' * 'mapping.slice_bits' = " + std::to_string(S * b) +
+                      ": at most 24 bits of weight precision");
+        const double full = std::ldexp(1.0, S * b) - 1.0, digit_max = std::ldexp(1.0, b) - 1.0;
+        for (int k = 0; k < S; ++k) {
+          L->slices.emplace_back(W.rows(), W.cols());
+          L->slice_gain.push_back(float(digit_max * std::ldexp(1.0, k * b) / full));
+        }
+        for (Eigen::Index i = 0; i < W.rows(); ++i)
+          for (Eigen::Index j = 0; j < W.cols(); ++j) {
+            const double w = W(i, j);
+            const auto code = static_cast<std::uint32_t>(std::lround(std::min(1.0, std::abs(w) / L->w_max) * full));
+            const double sign = w < 0 ? -1.0 : 1.0;
+            for (int k = 0; k < S; ++k) {
+              const std::uint32_t d = (code >> (k * b)) & ((1u << b) - 1u);
+              L->slices[std::size_t(k)](i, j) = float(sign * double(d) / digit_max * L->w_max);
+            }
+          }
+      }
       const Matrix& X = ml.lower(x, scratch);
       const bool signed_in = (X.array() < 0).any();
       double xmax;
@@ -324,24 +353,27 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       // Converter calibration on the ideal partial sums of every tile, all phases stacked.
       if (lc.mapping.readout != "ideal") {
         const auto phases = L->dac->phases(X);
-        for (int r = 0; r < L->rb(); ++r)
-          for (int c = 0; c < L->cb(); ++c) {
-            const int rk = L->row0[r + 1] - L->row0[r], ck = L->col0[c + 1] - L->col0[c];
-            Matrix ycal(Eigen::Index(X.rows() * phases.size()), ck);
-            for (std::size_t p = 0; p < phases.size(); ++p)
-              ycal.middleRows(Eigen::Index(p * X.rows()), X.rows()).noalias() =
-                  phases[p].x.middleCols(L->row0[r], rk) * W.block(L->row0[r], L->col0[c], rk, ck);
-            if (lc.mapping.readout == "adc") {
-              L->adcs.push_back(Adc::calibrated(lc.adc, ycal));
-            } else {
-              Stream unused(0, "unused");
-              SenseAmpParams sp = lc.sense_amp;
-              sp.sigma_sa = 0;
-              SenseAmp sa(sp, ck, unused);
-              sa.calibrate(ycal);
-              L->sa_scale.push_back(sa.scale());
+        for (int k = 0; k < L->S(); ++k) {
+          const Matrix& Wk = L->slices.empty() ? W : L->slices[std::size_t(k)];
+          for (int r = 0; r < L->rb(); ++r)
+            for (int c = 0; c < L->cb(); ++c) {
+              const int rk = L->row0[r + 1] - L->row0[r], ck = L->col0[c + 1] - L->col0[c];
+              Matrix ycal(Eigen::Index(X.rows() * phases.size()), ck);
+              for (std::size_t p = 0; p < phases.size(); ++p)
+                ycal.middleRows(Eigen::Index(p * X.rows()), X.rows()).noalias() =
+                    phases[p].x.middleCols(L->row0[r], rk) * Wk.block(L->row0[r], L->col0[c], rk, ck);
+              if (lc.mapping.readout == "adc") {
+                L->adcs.push_back(Adc::calibrated(lc.adc, ycal));
+              } else {
+                Stream unused(0, "unused");
+                SenseAmpParams sp = lc.sense_amp;
+                sp.sigma_sa = 0;
+                SenseAmp sa(sp, ck, unused);
+                sa.calibrate(ycal);
+                L->sa_scale.push_back(sa.scale());
+              }
             }
-          }
+        }
       }
       layers_.push_back(std::move(L));
       ++next;
@@ -369,18 +401,23 @@ std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const
     const Layer& L = *layers_[l];
     const Matrix& W = as_matmul(net_, L.index).weight();
     auto st = std::make_unique<AnalogInstance::LayerState>();
-    for (int r = 0; r < L.rb(); ++r)
-      for (int c = 0; c < L.cb(); ++c) {
-        const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
-        Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
-        st->tiles.push_back(L.model->program(W.block(L.row0[r], L.col0[c], rk, ck), L.w_max, ps));
-        if (L.cfg.mapping.readout == "sense_amp") {
-          Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
-          SenseAmp sa(L.cfg.sense_amp, ck, ss);
-          sa.set_scale(L.sa_scale[std::size_t(r * L.cb() + c)]);
-          st->sas.push_back(std::move(sa));
+    for (int k = 0; k < L.S(); ++k) {
+      const Matrix& Wk = L.slices.empty() ? W : L.slices[std::size_t(k)];
+      for (int r = 0; r < L.rb(); ++r)
+        for (int c = 0; c < L.cb(); ++c) {
+          const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
+          Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
+          if (!L.slices.empty()) ps = ps.child("slice", {std::uint64_t(k)});
+          st->tiles.push_back(L.model->program(Wk.block(L.row0[r], L.col0[c], rk, ck), L.w_max, ps));
+          if (L.cfg.mapping.readout == "sense_amp") {
+            Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
+            if (!L.slices.empty()) ss = ss.child("slice", {std::uint64_t(k)});
+            SenseAmp sa(L.cfg.sense_amp, ck, ss);
+            sa.set_scale(L.sa_scale[std::size_t((k * L.rb() + r) * L.cb() + c)]);
+            st->sas.push_back(std::move(sa));
+          }
         }
-      }
+    }
     inst->state_.push_back(std::move(st));
   }
   return inst;
@@ -420,11 +457,14 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
       for (std::size_t p = 0; p < n_phases; ++p) {
         const Matrix& Xp = single ? xq : phases[p].x;
         const float a = single ? 1.f : float(phases[p].weight);
+        for (int k = 0; k < L.S(); ++k)
         for (int r = 0; r < L.rb(); ++r) {
           const int rk = L.row0[r + 1] - L.row0[r];
+          const float ak = L.slices.empty() ? a : a * L.slice_gain[std::size_t(k)];
           for (int c = 0; c < L.cb(); ++c) {
-            const int t = r * L.cb() + c, ck = L.col0[c + 1] - L.col0[c];
+            const int t = (k * L.rb() + r) * L.cb() + c, ck = L.col0[c + 1] - L.col0[c];
             Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
+            if (!L.slices.empty()) rs = rs.child("slice", {std::uint64_t(k)});
             st.tiles[std::size_t(t)]->mvm(Xp.middleCols(L.row0[r], rk), part, rs);
             if (mapping.readout == "adc") {
               AdcCounts counts;
@@ -436,8 +476,8 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
             } else if (mapping.readout == "sense_amp") {
               st.sas[std::size_t(t)].convert(part, rs);
             }
-            if (a == 1.f) Y.middleCols(L.col0[c], ck) += part;
-            else Y.middleCols(L.col0[c], ck) += a * part;
+            if (ak == 1.f) Y.middleCols(L.col0[c], ck) += part;
+            else Y.middleCols(L.col0[c], ck) += ak * part;
           }
         }
       }

@@ -11,6 +11,13 @@
 ///   4. digital:  Y[:, cols c] = sum_p a_p sum_r P_rcp         (partial sums accumulated across tiles)
 ///   5. raise():  y = Y + bias (reshaped back for Conv2d)
 ///
+/// Weight bit-slicing (mapping.weight_slices S > 1, slice_bits b; as in ISAAC, Shafiee et al., ISCA
+/// 2016, Sec. 4): |w| is quantized to B = S b bits, code = round(|w| / w_max (2^B - 1)), and slice s
+/// holds the digit d_s = (code >> s b) mod 2^b at full device range, W_s = sign(w) d_s / (2^b - 1)
+/// w_max. Each slice has its own tiles and converters; digitally Y = sum_s g_s Y_s with
+/// g_s = (2^b - 1) 2^(s b) / (2^B - 1), so that with ideal devices sum_s g_s W_s is W quantized to B
+/// bits. Slice s of tile (l, r, c) draws from prog.child("tile", {l, r, c}).child("slice", {s}).
+///
 /// Scaling (explicit): every array works in weight units (devices/analog_array.hpp). A layer's weights
 /// are mapped with w_max = max |W| of the layer, so the largest weight uses the full device range
 /// (for RRAM: G_max - G_min on one side of the differential pair); the array's own rescaling
@@ -52,6 +59,8 @@ struct MappingParams {
   int tile_rows = 128;               ///< array rows (inputs) per tile
   int tile_cols = 128;               ///< array columns (outputs) per tile
   double input_percentile = 100.0;   ///< DAC full scale: this percentile of |inputs| on calibration
+  int weight_slices = 1;             ///< devices per weight (bit slices); 1 = the whole weight on one pair
+  int slice_bits = 2;                ///< magnitude bits per slice when weight_slices > 1
   static std::span<const Param<MappingParams>> params();
 };
 
