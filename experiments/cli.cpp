@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/mpi.hpp"
+#include "experiments/params_doc.hpp"
 #include "experiments/train.hpp"
 
 namespace aimc::experiments {
@@ -45,6 +46,8 @@ int run_cli(int argc, char** argv) {
   bool no_progress = false;
   mcc->add_flag("--no-progress", no_progress, "no progress lines on stderr");
 
+  auto* params = app.add_subcommand("params", "print the parameter reference (every config key: default, unit, source)");
+
   Mpi& mpi = Mpi::world();
   mpi.init(&argc, &argv);
   struct Finalize {
@@ -60,6 +63,10 @@ int run_cli(int argc, char** argv) {
   try {
     if (*train) return run_train(tr);
     if (*eval) return run_eval(ev);
+    if (*params) {
+      std::fputs(parameter_reference().c_str(), stdout);
+      return 0;
+    }
     if (*mcc) {
       mc.progress = !no_progress;
       return run_mc(mc);

@@ -1,0 +1,61 @@
+#include "experiments/params_doc.hpp"
+
+#include "core/params.hpp"
+#include "devices/adc.hpp"
+#include "devices/dac.hpp"
+#include "devices/mosfet.hpp"
+#include "devices/rram.hpp"
+#include "devices/sense_amp.hpp"
+#include "devices/sram_compute.hpp"
+#include "devices/technology.hpp"
+#include "devices/variation.hpp"
+#include "experiments/mc.hpp"
+#include "nets/analog.hpp"
+#include "nets/optimizer.hpp"
+#include "nets/train.hpp"
+
+namespace aimc::experiments {
+
+namespace {
+template <class S>
+std::string section(const std::string& title, const std::string& note = "") {
+  return "### " + title + "\n\n" + (note.empty() ? "" : note + "\n\n") + markdown_table<S>() + "\n";
+}
+}  // namespace
+
+std::string parameter_reference() {
+  using namespace devices;
+  std::string s =
+      "# Parameter reference\n\n"
+      "Generated from the parameter tables in the code (`aimc params` prints it; a test keeps this file in "
+      "step). Every key of a campaign config (`aimc mc`) is one row below, under its TOML section; the "
+      "defaults are the values used when a key is absent. Units are SI; \"1\" is dimensionless. Keys "
+      "marked as set elsewhere (`rram.rows`, `sram_*.n_rows`, `sram_*.b_x`, `mosfet.x_max`) are derived "
+      "from `mapping.tile_rows`, `dac.bits` and the calibrated input range.\n\n"
+      "## Campaign (`aimc mc`)\n\n";
+  s += section<McModelParams>("[model]");
+  s += section<McDataParams>("[data]");
+  s += section<McParams>("[mc]");
+  s += section<nets::MappingParams>("[mapping]",
+                                    "Per-layer overrides: any key of the hardware sections below under "
+                                    "`[layer.N.section]` (N = ordinal among the Dense/Conv2d layers).");
+  s += "## Hardware\n\n";
+  s += section<RramParams>("[rram]");
+  s += section<DacParams>("[dac]");
+  s += section<AdcParams>("[adc]");
+  s += section<SenseAmpParams>("[sense_amp]");
+  s += section<QsParams>("[sram_qs] circuit", "The `[sram_qs]`, `[sram_is]` and `[sram_qr]` sections take their "
+                                              "circuit's keys, the technology keys, the process-variation keys "
+                                              "and `technology = \"65nm\" | \"45nm\" | \"22nm\"` (a preset).");
+  s += section<IsParams>("[sram_is] circuit");
+  s += section<QrParams>("[sram_qr] circuit");
+  s += section<Technology>("technology (in [sram_*])", "Defaults of the 65nm preset.");
+  s += section<ProcessVariation>("process variation (in [sram_*])");
+  s += section<MosfetParams>("[mosfet]");
+  s += "## Training (`aimc train`)\n\n";
+  s += section<nets::TrainParams>("training");
+  s += section<nets::OptimizerParams>("optimizer");
+  return s;
+}
+
+}  // namespace aimc::experiments
