@@ -1,5 +1,7 @@
 #include "devices/adc.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -118,25 +120,78 @@ Adc Adc::calibrated(const AdcParams& p, const Eigen::Ref<const Matrix>& y_cal) {
 
 double Adc::lsb(int col) const { return 2.0 * range_.at(col) / std::ldexp(1.0, p_.bits); }
 
+namespace {
+
+/// One row of noise-free conversions, y[j] = quantize_midrise(y[j], bits, lo[j], -lo[j]) with lo = -s and
+/// step = 2 s / 2^bits precomputed, and sat[j] += (y[j] outside [-s, s]). The AVX2 path performs the
+/// same IEEE operations as the scalar loop (which is the reference and handles the tail): a division, a
+/// floor, the clamp to [0, top] (applied before the floor: equal for every non-NaN input because top is
+/// an integer) and one fused multiply-add for lo + (k + 0.5) * step, as the compiler contracts the scalar
+/// expression under -march=x86-64-v3.
+void convert_row(float* y, Eigen::Index C, const double* s, const double* lo, const double* step, double top,
+                 std::uint64_t* sat) {
+  Eigen::Index j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256d zero = _mm256_setzero_pd(), vtop = _mm256_set1_pd(top), half = _mm256_set1_pd(0.5);
+  const __m256i one = _mm256_set1_epi64x(1);
+  for (; j + 4 <= C; j += 4) {
+    const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(y + j));
+    const __m256d l = _mm256_loadu_pd(lo + j), st = _mm256_loadu_pd(step + j), hi = _mm256_loadu_pd(s + j);
+    const __m256d out = _mm256_or_pd(_mm256_cmp_pd(v, hi, _CMP_GT_OQ), _mm256_cmp_pd(v, l, _CMP_LT_OQ));
+    __m256i* sp = reinterpret_cast<__m256i*>(sat + j);
+    _mm256_storeu_si256(sp, _mm256_add_epi64(_mm256_loadu_si256(sp), _mm256_and_si256(_mm256_castpd_si256(out), one)));
+    __m256d t = _mm256_div_pd(_mm256_sub_pd(v, l), st);
+    t = _mm256_blendv_pd(t, zero, _mm256_cmp_pd(t, zero, _CMP_LT_OQ));
+    t = _mm256_blendv_pd(t, vtop, _mm256_cmp_pd(t, vtop, _CMP_GT_OQ));
+    const __m256d k = _mm256_floor_pd(t);
+    _mm_storeu_ps(y + j, _mm256_cvtpd_ps(_mm256_fmadd_pd(_mm256_add_pd(k, half), st, l)));
+  }
+#endif
+  for (; j < C; ++j) {
+    const double v = y[j];
+    sat[j] += std::uint64_t((v > s[j]) | (v < lo[j]));
+    double k = std::floor((v - lo[j]) / step[j]);
+    k = k < 0 ? 0 : k;
+    k = k > top ? top : k;
+    y[j] = float(lo[j] + (k + 0.5) * step[j]);
+  }
+}
+
+}  // namespace
+
 void Adc::convert(Eigen::Ref<Matrix> y, Stream& read, AdcCounts* counts) const {
   require(y.cols() == cols(), "adc convert: " + std::to_string(y.cols()) + " columns, ADC calibrated for " +
                                   std::to_string(cols()));
   if (counts && counts->saturated.size() < range_.size()) counts->saturated.resize(range_.size(), 0);
-  Matrix z;
   if (p_.sigma_adc_lsb > 0.0) {
-    z.resize(y.rows(), y.cols());
+    Matrix z(y.rows(), y.cols());
     read.fill_normal(z);
-  }
-  for (Eigen::Index b = 0; b < y.rows(); ++b) {
-    for (Eigen::Index j = 0; j < y.cols(); ++j) {
-      const double s = range_[j];
-      double v = y(b, j);
-      if (p_.sigma_adc_lsb > 0.0) v += p_.sigma_adc_lsb * (2.0 * s / std::ldexp(1.0, p_.bits)) * z(b, j);
-      // Saturated: strictly outside the range (a value at +-s is converted to the outermost level
-      // without error beyond the LSB/2 of any conversion, so it is not counted).
-      if (counts && (v > s || v < -s)) ++counts->saturated[j];
-      y(b, j) = float(quantize_midrise(v, p_.bits, -s, s));
+    for (Eigen::Index b = 0; b < y.rows(); ++b) {
+      for (Eigen::Index j = 0; j < y.cols(); ++j) {
+        const double s = range_[j];
+        double v = y(b, j);
+        v += p_.sigma_adc_lsb * (2.0 * s / std::ldexp(1.0, p_.bits)) * z(b, j);
+        // Saturated: strictly outside the range (a value at +-s is converted to the outermost level
+        // without error beyond the LSB/2 of any conversion, so it is not counted).
+        if (counts && (v > s || v < -s)) ++counts->saturated[j];
+        y(b, j) = float(quantize_midrise(v, p_.bits, -s, s));
+      }
     }
+  } else {
+    // Noise-free conversions: quantize_midrise(v, bits, -s, s) with its per-column constants hoisted
+    // out of the loop (same operations, so the same bits; see convert_row).
+    const Eigen::Index C = y.cols();
+    const double levels = std::ldexp(1.0, p_.bits), top = levels - 1;
+    std::vector<double> lo(static_cast<std::size_t>(C)), step(static_cast<std::size_t>(C));
+    for (Eigen::Index j = 0; j < C; ++j) {
+      lo[j] = -range_[j];
+      step[j] = (range_[j] - lo[j]) / levels;
+    }
+    std::vector<std::uint64_t> sat(static_cast<std::size_t>(C), 0);
+    for (Eigen::Index b = 0; b < y.rows(); ++b)
+      convert_row(y.data() + b * y.outerStride(), C, range_.data(), lo.data(), step.data(), top, sat.data());
+    if (counts)
+      for (Eigen::Index j = 0; j < C; ++j) counts->saturated[j] += sat[j];
   }
   if (counts) counts->conversions += std::uint64_t(y.rows()) * std::uint64_t(y.cols());
 }

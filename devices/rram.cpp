@@ -2,6 +2,7 @@
 
 #include <Eigen/SparseCore>
 #include <Eigen/SparseLU>
+#include <boost/random/normal_distribution.hpp>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -190,15 +191,22 @@ void realize(const RramParams& p, MatrixD& g, FaultMap& f, Stream& prog, std::ui
   }
   if (p.sigma_prog > 0.0) {
     Stream s = prog.child("rram.variation", {half});
-    for (Eigen::Index i = 0; i < R; ++i)
-      for (Eigen::Index j = 0; j < C; ++j) {
-        const double z = s.normal();
-        double& G = g(i, j);
-        if (p.prog_model == "additive") G += p.sigma_prog * span * z;
-        else if (p.prog_model == "relative") G *= 1.0 + p.sigma_prog * z;
-        else G *= std::exp(p.sigma_prog * z);
-        if (G < 0.0) G = 0.0;
-      }
+    // The draws in row-major order, then the model in a separate pass (hoisted out of the draw loop).
+    // The draws of s.normal() (a stateless boost normal_distribution<double>(0, 1) on the stream's
+    // engine, core/random.cpp), with the distribution inlined into the loop.
+    std::vector<double> z(std::size_t(R * C));
+    boost::random::normal_distribution<double> normal(0.0, 1.0);
+    for (auto& v : z) v = normal(s.engine());
+    double* G = g.data();
+    const Eigen::Index n = R * C;
+    if (p.prog_model == "additive") {
+      const double a = p.sigma_prog * span;
+      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] + a * z[k], 0.0);
+    } else if (p.prog_model == "relative") {
+      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] * (1.0 + p.sigma_prog * z[k]), 0.0);
+    } else {
+      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] * std::exp(p.sigma_prog * z[k]), 0.0);
+    }
   }
   f.setZero(R, C);
   if (p.p_stuck_min > 0.0 || p.p_stuck_max > 0.0) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <sstream>
 
@@ -255,6 +256,12 @@ struct AnalogNetwork::Layer {
 struct AnalogInstance::LayerState {
   std::vector<std::unique_ptr<ProgrammedArray>> tiles;
   std::vector<SenseAmp> sas;
+  // Work buffers of forward(), kept across chunks so that equal-sized chunks reuse their memory instead
+  // of allocating (and page-faulting) tens of MB per chunk: lowered inputs, quantized inputs, one tile's
+  // outputs, accumulated products, the layer output, and the outputs of the digital layers that follow
+  // this analog layer up to the next one (a deque: growing it keeps references to earlier outputs valid).
+  Matrix scratch, xq, part, Y, out;
+  std::deque<Matrix> after;
 };
 
 namespace {
@@ -433,7 +440,9 @@ const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::
 Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats,
                                bool snr) {
   const auto& layers = owner_.layers_;
-  Matrix x = x_prefix, y, scratch, Y, part, xq;
+  const Matrix* x = &x_prefix;  // input of layer i
+  LayerState* last = nullptr;    // state of the latest analog layer (owns the buffers of what follows)
+  std::size_t after = 0;
   if (stats && stats->signal.size() < layers.size()) {
     stats->signal.resize(layers.size(), 0.0);
     stats->noise.resize(layers.size(), 0.0);
@@ -442,10 +451,13 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
   for (std::size_t i = owner_.first_analog(); i < net_.size(); ++i) {
     if (next < layers.size() && layers[next]->index == i) {
       const auto& L = *layers[next];
-      const auto& st = *state_[next];
+      auto& st = *state_[next];
+      last = &st;
+      after = 0;
+      Matrix &Y = st.Y, &part = st.part, &xq = st.xq;
       const auto& mapping = L.cfg.mapping;
       const auto& ml = as_matmul(net_, i);
-      const Matrix& X = ml.lower(x, scratch);
+      const Matrix& X = ml.lower(*x, st.scratch);
       Y.setZero(X.rows(), L.N);
       const std::uint64_t dac_sat = L.dac->quantize(X, xq);
       if (stats) stats->dac_saturated += dac_sat;
@@ -486,14 +498,18 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
         stats->signal[next] += double(ref.squaredNorm());
         stats->noise[next] += double((Y - ref).squaredNorm());
       }
-      ml.raise(Y, y);
+      ml.raise(Y, st.out);
+      x = &st.out;
       ++next;
     } else {
-      net_.layer(i).forward(x, y, Mode::eval);
+      // first_analog() is analog, so a digital layer here always follows an analog one.
+      if (last->after.size() <= after) last->after.emplace_back();
+      Matrix& y = last->after[after++];
+      net_.layer(i).forward(*x, y, Mode::eval);
+      x = &y;
     }
-    std::swap(x, y);
   }
-  return x;
+  return *x;
 }
 
 AnalogStats AnalogInstance::evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size,

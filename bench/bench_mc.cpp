@@ -1,0 +1,221 @@
+// aimc_bench: cost of one Monte Carlo trial against the noiseless digital forward (issue 5,
+// "Performance"). Plain std::chrono timing; every timing is repeated and the median reported.
+//
+//   1. Per model (MLP, CNN), single-threaded: one trial = program a fresh RRAM instance and evaluate
+//      the test set (experiments::run_trial), (a) programming variation only, (b) plus read noise;
+//      the digital forward of the same network on the same images in chunks of the same size.
+//   2. MLP, (a), batch 100: many trials, each programming a fresh instance and evaluating 100 images,
+//      OpenMP over trials on all threads; wall time per trial amortized over the threads.
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "data/fashion_mnist.hpp"
+#include "experiments/mc.hpp"
+#include "nets/analog.hpp"
+#include "nets/model_io.hpp"
+
+namespace {
+
+using namespace aimc;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// Median of `repeats` timings of f (seconds); f gets the repeat index.
+double median_time(int repeats, const std::function<void(int)>& f) {
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = Clock::now();
+    f(r);
+    t.push_back(seconds_since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  const std::size_t n = t.size();
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+struct Options {
+  std::string mlp = "build/mlp.h5", cnn = "build/cnn.h5", data_dir;
+  int images = 10000, calibration = 256, chunk = 100, repeats = 5;
+  int batch = 100, batch_trials = 400, batch_repeats = 5;
+  double sigma_prog = 0.05, sigma_read = 0.01;
+  bool skip_cnn = false;
+  std::string profile;  // run only this case, `repeats` times (for perf/callgrind)
+};
+
+nets::AnalogConfig hardware(const Options& o, bool read_noise) {
+  nets::AnalogConfig c;
+  c.mapping.substrate = "rram";
+  c.mapping.readout = "adc";
+  c.mapping.analog_layers = "all";
+  c.mapping.tile_rows = 128;
+  c.mapping.tile_cols = 128;
+  c.rram.prog_model = "additive";
+  c.rram.sigma_prog = o.sigma_prog;
+  c.rram.sigma_read = read_noise ? o.sigma_read : 0.0;
+  c.dac.bits = 8;
+  c.adc.bits = 8;
+  return c;
+}
+
+nets::LoadedModel load_or_explain(const std::string& path, const std::string& kind) {
+  if (!std::filesystem::exists(path))
+    throw Error("model file " + path + " not found; make it with: ./build/aimc train --model " + kind + " --out " +
+                path + " (or pass --" + kind + " PATH)");
+  return nets::load_model(path);
+}
+
+/// Median and minimum of a list of timings (seconds).
+struct Timing {
+  std::vector<double> t;
+  double median() const {
+    std::vector<double> s = t;
+    std::sort(s.begin(), s.end());
+    const std::size_t n = s.size();
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  }
+  double min() const { return *std::min_element(t.begin(), t.end()); }
+};
+
+template <class F>
+double timed(F&& f) {
+  const auto t0 = Clock::now();
+  f();
+  return seconds_since(t0);
+}
+
+/// Digital forward, trial (a), trial (b) and programming alone, interleaved repeat by repeat so that
+/// load from other processes affects all of them alike; single-threaded.
+void bench_model(const std::string& name, const nets::LoadedModel& m, const data::Dataset& test,
+                 const data::Dataset& cal, const Options& o) {
+  omp_set_num_threads(1);
+  nets::Network net = m.net.clone();
+  const Eigen::Index n = test.x.rows();
+  experiments::McParams mc;
+  mc.chunk = o.chunk;
+  const nets::AnalogNetwork an_a(m.net, hardware(o, false), cal.x), an_b(m.net, hardware(o, true), cal.x);
+  const Matrix prefix_a = an_a.prefix(test.x), prefix_b = an_b.prefix(test.x);
+  Timing digital, trial_a, trial_b, program_a;
+  long long correct = 0;
+  double acc_a = 0, acc_b = 0;
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    digital.t.push_back(timed([&] {
+      correct = 0;
+      for (Eigen::Index b = 0; b < n; b += o.chunk) {
+        const Eigen::Index k = std::min<Eigen::Index>(o.chunk, n - b);
+        const Matrix logits = net.forward(test.x.middleRows(b, k));
+        correct += nets::count_correct(logits, test.y.segment(b, k));
+      }
+    }));
+    trial_a.t.push_back(timed([&] { acc_a = experiments::run_trial(an_a, prefix_a, test.y, mc, std::uint64_t(rep)).accuracy; }));
+    trial_b.t.push_back(timed([&] { acc_b = experiments::run_trial(an_b, prefix_b, test.y, mc, std::uint64_t(rep)).accuracy; }));
+    program_a.t.push_back(timed([&] { an_a.program(Stream(std::uint64_t(mc.seed), "mc.program", {std::uint64_t(rep)})); }));
+  }
+  std::printf("%-4s  digital forward %8.1f ms (acc %.4f) | (a) prog var %8.1f ms (acc %.4f; program %.1f ms) | "
+              "(b) + read noise %8.1f ms (acc %.4f)\n",
+              name.c_str(), 1e3 * digital.median(), double(correct) / double(n), 1e3 * trial_a.median(), acc_a,
+              1e3 * program_a.median(), 1e3 * trial_b.median(), acc_b);
+  std::printf("%-4s  ratio (a)/digital = %.2fx (target <= 1.5x)   ratio (b)/digital = %.2fx (target <= 3x)   "
+              "[best of %d: %.2fx, %.2fx]\n",
+              name.c_str(), trial_a.median() / digital.median(), trial_b.median() / digital.median(), o.repeats,
+              trial_a.min() / digital.min(), trial_b.min() / digital.min());
+  std::fflush(stdout);
+}
+
+/// Runs one case alone (no digital reference): mlp-a, mlp-b, cnn-a, cnn-b (full set) or batch-a.
+void profile_case(const Options& o, const nets::LoadedModel& mlp, const nets::LoadedModel& cnn,
+                  const data::Dataset& test, const data::Dataset& cal) {
+  const bool is_cnn = o.profile.starts_with("cnn"), noise = o.profile.ends_with("-b");
+  const bool batch = o.profile == "batch-a";
+  const nets::AnalogNetwork an((is_cnn ? cnn : mlp).net, hardware(o, noise), cal.x);
+  const data::Dataset sub = test.head(batch ? o.batch : test.size());
+  const Matrix prefix = an.prefix(sub.x);
+  experiments::McParams mc;
+  mc.chunk = o.chunk;
+  const int trials = batch ? o.batch_trials : o.repeats;
+  const auto t0 = Clock::now();
+  double acc = 0;
+  for (int t = 0; t < trials; ++t) acc += experiments::run_trial(an, prefix, sub.y, mc, std::uint64_t(t)).accuracy;
+  std::printf("profile %s: %d trials, %.3f ms/trial, mean acc %.4f\n", o.profile.c_str(), trials,
+              1e3 * seconds_since(t0) / trials, acc / trials);
+}
+
+void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const data::Dataset& cal, const Options& o,
+                 int threads) {
+  const nets::AnalogNetwork an(m.net, hardware(o, false), cal.x);
+  const data::Dataset sub = test.head(o.batch);
+  const Matrix prefix = an.prefix(sub.x);
+  experiments::McParams mc;
+  mc.chunk = o.chunk;
+  std::vector<double> acc(std::size_t(o.batch_trials));
+  auto run = [&](int nthreads) {
+    return median_time(o.batch_repeats, [&](int rep) {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nthreads)
+      for (int t = 0; t < o.batch_trials; ++t)
+        acc[std::size_t(t)] =
+            experiments::run_trial(an, prefix, sub.y, mc, std::uint64_t(rep) * std::uint64_t(o.batch_trials) + t).accuracy;
+    });
+  };
+  omp_set_num_threads(1);
+  const double one = run(1) / o.batch_trials;
+  omp_set_num_threads(threads);
+  const double all = run(threads) / o.batch_trials;
+  double mean = 0;
+  for (double a : acc) mean += a / double(acc.size());
+  std::printf("mlp   batch %d, (a), %d trials: 1 thread %.3f ms/trial; %d threads %.3f ms/trial amortized = %.0f "
+              "trials/s (target < 1 ms; mean acc %.4f)\n",
+              o.batch, o.batch_trials, 1e3 * one, threads, 1e3 * all, 1.0 / all, mean);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"aimc_bench: Monte Carlo trial cost vs the digital forward (bench/README.md)"};
+  app.add_option("--mlp", o.mlp, "reference MLP model file")->capture_default_str();
+  app.add_option("--cnn", o.cnn, "reference CNN model file")->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Fashion-MNIST directory (default: $AIMC_FASHION_MNIST_DIR or Debian's)");
+  app.add_option("--images", o.images, "test images per trial")->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--repeats", o.repeats, "repeats of each full-set timing (median reported)")->capture_default_str();
+  app.add_option("--batch-trials", o.batch_trials, "trials per batch-100 timing")->capture_default_str();
+  app.add_option("--batch-repeats", o.batch_repeats, "repeats of the batch-100 timing")->capture_default_str();
+  app.add_option("--sigma-prog", o.sigma_prog, "rram.sigma_prog of (a) and (b)")->capture_default_str();
+  app.add_option("--sigma-read", o.sigma_read, "rram.sigma_read of (b)")->capture_default_str();
+  app.add_flag("--skip-cnn", o.skip_cnn, "MLP only");
+  app.add_option("--profile", o.profile, "run only one case single-threaded, for a profiler")
+      ->check(CLI::IsMember({"mlp-a", "mlp-b", "cnn-a", "cnn-b", "batch-a"}));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const int threads = omp_get_max_threads();
+    const auto mlp = load_or_explain(o.mlp, "mlp");
+    nets::LoadedModel cnn;
+    if (!o.skip_cnn || o.profile.starts_with("cnn")) cnn = load_or_explain(o.cnn, "cnn");
+    const auto test = data::load_fashion_mnist("test", o.data_dir).head(o.images);
+    const auto cal = data::load_fashion_mnist("train", o.data_dir).head(o.calibration);
+    if (!o.profile.empty()) {
+      omp_set_num_threads(1);
+      profile_case(o, mlp, cnn, test, cal);
+      return 0;
+    }
+    std::printf("aimc_bench: %lld test images, chunk %d, 128x128 RRAM tiles, 8-bit DAC and ADC (optimal), "
+                "(a) sigma_prog %.3g, (b) + sigma_read %.3g; median of %d; ratios single-threaded; "
+                "%d threads available\n",
+                test.size(), o.chunk, o.sigma_prog, o.sigma_read, o.repeats, threads);
+    bench_model("mlp", mlp, test, cal, o);
+    if (!o.skip_cnn) bench_model("cnn", cnn, test, cal, o);
+    bench_batch(mlp, test, cal, o, threads);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "aimc_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
