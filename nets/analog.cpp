@@ -260,7 +260,7 @@ struct AnalogInstance::LayerState {
   // of allocating (and page-faulting) tens of MB per chunk: lowered inputs, quantized inputs, one tile's
   // outputs, accumulated products, the layer output, and the outputs of the digital layers that follow
   // this analog layer up to the next one (a deque: growing it keeps references to earlier outputs valid).
-  Matrix scratch, xq, part, Y, out;
+  Matrix scratch, scratch_ref, xq, part, Y, out;
   std::deque<Matrix> after;
 };
 
@@ -457,17 +457,30 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
       Matrix &Y = st.Y, &part = st.part, &xq = st.xq;
       const auto& mapping = L.cfg.mapping;
       const auto& ml = as_matmul(net_, i);
-      const Matrix& X = ml.lower(*x, st.scratch);
-      Y.setZero(X.rows(), L.N);
-      const std::uint64_t dac_sat = L.dac->quantize(X, xq);
-      if (stats) stats->dac_saturated += dac_sat;
-      // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1) reuses the quantized inputs; otherwise the phases.
+      // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1): the DAC quantizes each layer input once, before
+      // lower() (im2col only copies values and pads zeros, which quantize to 0, so lower(Q(x)) == Q(lower(x))
+      // exactly, with ~kernel^2 fewer conversions for a convolution). Otherwise the phases of lower(x).
+      // DAC saturations are counted per input value.
       const bool single = !L.dac->params().bit_serial && L.dac->phase_count() == 1;
       std::vector<DacPhase> phases;
-      if (!single) phases = L.dac->phases(X);
+      const Matrix* Xsingle = nullptr;
+      Eigen::Index rows = 0;
+      if (single) {
+        const std::uint64_t dac_sat = L.dac->quantize(*x, xq);
+        if (stats) stats->dac_saturated += dac_sat;
+        Xsingle = &ml.lower(xq, st.scratch);
+        rows = Xsingle->rows();
+      } else {
+        const Matrix& X = ml.lower(*x, st.scratch);
+        const std::uint64_t dac_sat = L.dac->quantize(*x, xq);
+        if (stats) stats->dac_saturated += dac_sat;
+        phases = L.dac->phases(X);
+        rows = X.rows();
+      }
+      Y.setZero(rows, L.N);
       const std::size_t n_phases = single ? 1 : phases.size();
       for (std::size_t p = 0; p < n_phases; ++p) {
-        const Matrix& Xp = single ? xq : phases[p].x;
+        const Matrix& Xp = single ? *Xsingle : phases[p].x;
         const float a = single ? 1.f : float(phases[p].weight);
         for (int k = 0; k < L.S(); ++k)
         for (int r = 0; r < L.rb(); ++r) {
@@ -494,7 +507,7 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
         }
       }
       if (stats && snr) {
-        const Matrix ref = X * ml.weight();
+        const Matrix ref = ml.lower(*x, st.scratch_ref) * ml.weight();
         stats->signal[next] += double(ref.squaredNorm());
         stats->noise[next] += double((Y - ref).squaredNorm());
       }
