@@ -32,17 +32,17 @@ resume)
 [model]
 path = "m.h5"
 [data]
-subset = 1000
+subset = 2000
 [rram]
 sigma_read = 0.01
 [mc]
-trials = 40
+trials = 200
 seed = 9
 [sweep]
 "rram.sigma_prog" = [0.02, 0.08]
 TOML
   "$aimc" --threads 2 mc c.toml --out full.h5 --quiet --no-progress
-  [ "$(done_trials full.h5)" = 80 ] || fail "uninterrupted run did not complete 80 trials"
+  [ "$(done_trials full.h5)" = 400 ] || fail "uninterrupted run did not complete 400 trials"
   "$aimc" --threads 1 mc c.toml --out part.h5 --quiet --no-progress &
   pid=$!
   for _ in $(seq 1 600); do
@@ -57,10 +57,10 @@ TOML
   [ -f part.h5.journal ] && j=$(grep -c " end$" part.h5.journal || true)
   echo "killed with $n trials in the file and $j more in its journal"
   [ "$j" -gt 0 ] || fail "nothing in the journal: the test would not exercise its replay"
-  { [ "$n" -gt 0 ] && [ "$n" -lt 80 ]; } || fail "killed file holds $n trials, expected 0 < n < 80"
+  { [ "$n" -gt 0 ] && [ "$n" -lt 400 ]; } || fail "killed file holds $n trials, expected 0 < n < 400"
   "$aimc" --threads 2 mc c.toml --out part.h5 --quiet --no-progress && fail "an existing file was reused without --resume"
   "$aimc" --threads 2 mc c.toml --out part.h5 --resume --quiet --no-progress
-  [ "$(done_trials part.h5)" = 80 ] || fail "resumed run did not complete 80 trials"
+  [ "$(done_trials part.h5)" = 400 ] || fail "resumed run did not complete 400 trials"
   same_results full.h5 part.h5
   ;;
 mpi)
