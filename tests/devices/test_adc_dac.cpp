@@ -75,7 +75,7 @@ TEST_CASE("adc: SQNR follows 6.02 B + 4.78 - 20 log10(zeta) for Gaussian inputs"
           << worst << " dB");
 }
 
-TEST_CASE("adc: OCTAV finds the MSE-optimal clip; optimal calibration beats max at 4 bits") {
+TEST_CASE("adc: OCTAV finds the MSE-optimal clip / optimal calibration beats max at 4 bits") {
   const Matrix y = gaussian_column(100000, 2);
   std::vector<double> v(y.data(), y.data() + y.size());
   for (int b : {3, 4, 6}) {
@@ -162,7 +162,7 @@ TEST_CASE("adc: noise adds sigma_adc_lsb^2 LSB^2 to the error variance") {
   CHECK(std::abs(stats::mean(e2) - expected) <= K * stats::stddev(e2) / std::sqrt(double(n)));
 }
 
-TEST_CASE("adc: without noise conversion is deterministic; with noise same stream identical, different differ") {
+TEST_CASE("adc: without noise conversion is deterministic / with noise same stream identical, different differ") {
   // Zero noise: the output is the mid-rise quantizer of core/quantize.hpp, independent of the stream.
   Matrix y(50, 3);
   Stream s(kSeed, "adc.streams");

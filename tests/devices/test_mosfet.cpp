@@ -123,7 +123,7 @@ TEST_CASE("mosfet: gate updates are quantized pulses, bounded per update and in 
   CHECK(a->effective_weights().maxCoeff() == doctest::Approx(-1.0).epsilon(0.05));
 }
 
-TEST_CASE("mosfet: V_t device-to-device variation has the Pelgrom sigma; weights shift with it") {
+TEST_CASE("mosfet: V_t device-to-device variation has the Pelgrom sigma / weights shift with it") {
   MosfetParams p;
   p.sigma_vt_global_V = 0.0;
   MosfetArrayModel model(p);

@@ -7,7 +7,6 @@
 // Proportions (stuck-at rates) use the exact Clopper-Pearson interval at confidence 1 - 1e-5.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -418,35 +417,4 @@ TEST_CASE("rram: bad parameters are rejected naming the parameter" * doctest::de
   p = {};
   p.levels = 1;
   CHECK(msg(p).find("levels") != std::string::npos);
-}
-
-TEST_SUITE("slow") {
-  TEST_CASE("rram: mvm throughput of a 128 x 128 tile on a batch of 1000 (benchmark)") {
-    Stream s(kSeed, "bench");
-    Matrix w(128, 128), x(1000, 128);
-    s.fill_uniform(w, -1.f, 1.f);
-    s.fill_uniform(x, 0.f, 1.f);
-    for (const char* mode : {"none", "additive", "relative"}) {
-      RramParams p;
-      if (std::string(mode) != "none") {
-        p.read_model = mode;
-        p.sigma_read = 0.02;
-      }
-      Stream prog(kSeed, "program");
-      auto a = RramArrayModel(p).program_rram(w, 1.f, prog);
-      Matrix y;
-      Stream read(kSeed, "read");
-      a->mvm(x, y, read);  // warm-up
-      // Minimum over 100 calls: the machine is shared, the minimum is the least disturbed estimate.
-      double dt = 1e30;
-      for (int r = 0; r < 100; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        a->mvm(x, y, read);
-        dt = std::min(dt, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      MESSAGE("read noise " << std::string(mode) << ": " << dt * 1e3 << " ms per mvm of 1000 x 128 x 128 (min of 100; "
-                            << 1000.0 / dt << " input vectors/s, " << 2.0 * 1000 * 128 * 128 / dt / 1e9 << " GFLOP/s)");
-      CHECK(y.allFinite());
-    }
-  }
 }

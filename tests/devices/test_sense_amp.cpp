@@ -47,7 +47,7 @@ TEST_CASE("sense_amp: bit-flip probability equals Phi(-|y| / sigma_SA) (static o
   }
 }
 
-TEST_CASE("sense_amp: per-read noise flips with Phi(-|y| / sigma_read); combined with offsets in quadrature") {
+TEST_CASE("sense_amp: per-read noise flips with Phi(-|y| / sigma_read) / combined with offsets in quadrature") {
   constexpr int n = 40000;
   SUBCASE("read noise only: one comparator read n times") {
     SenseAmpParams p;
@@ -78,7 +78,7 @@ TEST_CASE("sense_amp: per-read noise flips with Phi(-|y| / sigma_read); combined
   }
 }
 
-TEST_CASE("sense_amp: offsets are realized once; threshold; calibrated per-column scales") {
+TEST_CASE("sense_amp: offsets are realized once / threshold / calibrated per-column scales") {
   SenseAmpParams p;
   p.sigma_sa = 0.3;
   Stream p1(kSeed, "program", {1}), p2(kSeed, "program", {1}), p3(kSeed, "program", {2});

@@ -135,7 +135,7 @@ TEST_CASE("sram: analytical SNR_a matches the Monte Carlo within 0.5 dB (reduced
   sweep<QrParams>("QR", ns, bits, 10000);
 }
 
-TEST_CASE("sram: analytical SNR_a matches the Monte Carlo within 0.5 dB (N 16..1024, B_x, B_w 1..8)" *
+TEST_CASE("sram: analytical SNR_a matches the Monte Carlo within 0.5 dB (N 16..1024 and B_x B_w 1..8)" *
           doctest::test_suite("slow")) {
   const std::vector<int> ns = {16, 64, 256, 1024};
   std::vector<std::pair<int, int>> bits;

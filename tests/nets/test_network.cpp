@@ -108,7 +108,7 @@ TEST_CASE("model file: wrong version, wrong shape and missing files give clear e
   std::filesystem::remove(path);
 }
 
-TEST_CASE("optimizers: SGD step matches the update rule; Adam minimizes a quadratic") {
+TEST_CASE("optimizers: SGD step matches the update rule / Adam minimizes a quadratic") {
   Parameter p{"w", Matrix::Constant(1, 2, 1.0f), Matrix::Constant(1, 2, 0.5f), true};
   OptimizerParams op;
   op.kind = "sgd";

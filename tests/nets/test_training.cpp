@@ -92,7 +92,7 @@ TEST_CASE("training: a small CNN learns synthetic bar images") {
   CHECK(r.accuracy >= 0.95);
 }
 
-TEST_CASE("training: same seed gives bit-identical weights; another seed does not") {
+TEST_CASE("training: same seed gives bit-identical weights / another seed does not") {
   data::BlobsParams bp;
   bp.samples = 600;
   bp.features = 5;
