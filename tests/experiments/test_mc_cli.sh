@@ -45,12 +45,22 @@ TOML
   [ "$(done_trials full.h5)" = 400 ] || fail "uninterrupted run did not complete 400 trials"
   "$aimc" --threads 1 mc c.toml --out part.h5 --quiet --no-progress &
   pid=$!
-  for _ in $(seq 1 600); do
+  # Stop (SIGSTOP) the run whenever the file holds trials, and kill it (SIGKILL) at a moment when the
+  # journal also holds trials the file does not yet have, so the resume must replay the journal.
+  killed=0
+  for _ in $(seq 1 6000); do
     sleep 0.1
-    [ -f part.h5 ] && [ "$(done_trials part.h5)" -ge 10 ] && break
+    kill -0 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
+    [ -f part.h5 ] && [ "$(done_trials part.h5)" -ge 1 ] || continue
+    kill -STOP "$pid"
+    if [ -f part.h5.journal ] && [ "$(grep -c " end$" part.h5.journal || true)" -ge 1 ]; then
+      kill -9 "$pid"
+      killed=1
+      break
+    fi
+    kill -CONT "$pid"
   done
-  sleep 0.7  # mid-way between two rewrites of the file (every 2 s): the journal holds the newest trials
-  kill -9 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
+  [ "$killed" = 1 ] || fail "could not catch the run between file rewrites"
   wait "$pid" 2> /dev/null || true
   n=$(done_trials part.h5)
   j=0
