@@ -278,11 +278,16 @@ McConfig parse_mc_config(const ConfigFile& f) {
 // ---------------------------------------------------------------------------------------------
 // Trials
 
+namespace {
+/// The two streams of trial t (the only place their keys are formed; the results file records them).
+Stream program_stream(int seed, std::uint64_t trial) { return Stream(std::uint64_t(seed), "mc.program", {trial}); }
+Stream read_stream(int seed, std::uint64_t trial) { return Stream(std::uint64_t(seed), "mc.read", {trial}); }
+}  // namespace
+
 TrialResult run_trial(const AnalogNetwork& an, const Matrix& x_prefix, const VectorI& labels, const McParams& mc,
                       std::uint64_t trial) {
-  const std::uint64_t seed = std::uint64_t(mc.seed);
-  auto inst = an.program(Stream(seed, "mc.program", {trial}));
-  const auto s = inst->evaluate(x_prefix, labels, Stream(seed, "mc.read", {trial}), mc.chunk, mc.snr_samples);
+  auto inst = an.program(program_stream(mc.seed, trial));
+  const auto s = inst->evaluate(x_prefix, labels, read_stream(mc.seed, trial), mc.chunk, mc.snr_samples);
   TrialResult r;
   r.accuracy = double(s.correct) / double(s.total);
   r.loss = s.loss_sum / double(s.total);
@@ -387,6 +392,7 @@ struct Run {
   int layers = 0;
   std::vector<std::size_t> analog_layer_index;
   std::vector<PointState> points;
+  std::vector<std::int64_t> program_keys, read_keys;  // per trial, bit patterns of the stream keys
   int threads = 1, ranks = 1, resumed = 0;
 };
 
@@ -455,14 +461,9 @@ void write_results(const Run& r) {
     }
 
     {
-      std::vector<std::int64_t> pk, rk;
-      for (int t = 0; t < c.mc.trials; ++t) {
-        pk.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.program", {std::uint64_t(t)}).key()));
-        rk.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.read", {std::uint64_t(t)}).key()));
-      }
       H5::Group keys = h5::group(root, "trial_keys");
-      h5::write(keys, "program", pk, "", "64-bit key of each trial's programming stream (bit pattern as int64)");
-      h5::write(keys, "read", rk, "", "64-bit key of each trial's read stream (bit pattern as int64)");
+      h5::write(keys, "program", r.program_keys, "", "64-bit key of each trial's programming stream (bit pattern as int64)");
+      h5::write(keys, "read", r.read_keys, "", "64-bit key of each trial's read stream (bit pattern as int64)");
     }
 
     H5::Group sw = h5::group(root, "sweep");
@@ -718,6 +719,10 @@ int run_mc(const McOptions& o) {
   r.ranks = mpi.size();
   r.start_time = nets::utc_now();
   for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);
+  for (int t = 0; t < c.mc.trials; ++t) {  // once, not on every rewrite of the file
+    r.program_keys.push_back(std::int64_t(program_stream(c.mc.seed, std::uint64_t(t)).key()));
+    r.read_keys.push_back(std::int64_t(read_stream(c.mc.seed, std::uint64_t(t)).key()));
+  }
   Journal journal(o.out + ".journal");
   if (exists && o.resume) {
     read_results(r);
