@@ -25,6 +25,7 @@
 #include "devices/variation.hpp"
 #include "nets/model_io.hpp"
 #include "experiments/mpi.hpp"
+#include "experiments/run_info.hpp"
 
 namespace aimc::experiments {
 
@@ -373,12 +374,6 @@ Summary summarize(const PointState& s, double confidence) {
   return m;
 }
 
-std::string hostname() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
 std::string point_name(std::size_t p) {
   char b[32];
   std::snprintf(b, sizeof b, "p%04zu", p);
@@ -396,17 +391,11 @@ struct Run {
   int threads = 1, ranks = 1, resumed = 0;
 };
 
-template <class Obj>
-void resolved_attrs(Obj& g, const std::string& sec, const auto& s) {
-  using S = std::decay_t<decltype(s)>;
-  for (const auto& p : S::params()) h5::set_attr(g, sec + "." + std::string(p.name), param_text(s, p));
-}
-
 template <class P>
 void resolved_sram(H5::Group& g, const std::string& sec, const devices::SramModel<P>& m) {
-  resolved_attrs(g, sec, m.circuit);
-  resolved_attrs(g, sec, m.tech);
-  resolved_attrs(g, sec, m.var);
+  write_resolved(g, sec, m.circuit);
+  write_resolved(g, sec, m.tech);
+  write_resolved(g, sec, m.var);
 }
 
 /// Writes the whole results file to a temporary name and renames it over `out`, so a reader (or a
@@ -417,43 +406,41 @@ void write_results(const Run& r) {
   {
     H5::H5File f = h5::create(tmp);
     H5::Group root = f.openGroup("/");
-    h5::set_attr(root, "format", "aimc-mc");
-    h5::set_attr(root, "format_version", std::int64_t(1));
-    h5::set_attr(root, "aimc_version", AIMC_VERSION);
-    h5::set_attr(root, "git_commit", AIMC_GIT_COMMIT);
-    h5::set_attr(root, "status", r.status);
-    h5::set_attr(root, "start_time", r.start_time);
-    h5::set_attr(root, "end_time", r.end_time);
-    h5::set_attr(root, "host", hostname());
-    h5::set_attr(root, "threads", std::int64_t(r.threads));
-    h5::set_attr(root, "mpi_ranks", std::int64_t(r.ranks));
-    h5::set_attr(root, "resumed", std::int64_t(r.resumed));
-    h5::set_attr(root, "config_path", c.file.path);
+    RunInfo info;
+    info.format = "aimc-mc";
+    info.status = r.status;
+    info.start_time = r.start_time;
+    info.end_time = r.end_time;
+    info.threads = r.threads;
+    info.ranks = r.ranks;
+    info.resumed = r.resumed;
+    info.config_path = c.file.path;
+    info.config_text = c.file.text;
+    info.seed = c.mc.seed;
+    write_run_info(root, info);
     h5::set_attr(root, "model_path", c.model.path);
     h5::set_attr(root, "model_name", r.model_name);
     h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
     h5::set_attr(root, "dataset", c.data.dataset);
     h5::set_attr(root, "subset", std::int64_t(c.data.subset));
-    h5::set_attr(root, "seed", std::int64_t(c.mc.seed));
     h5::set_attr(root, "trials", std::int64_t(c.mc.trials));
     h5::set_attr(root, "points", std::int64_t(c.points()));
     h5::set_attr(root, "program_stream", "Stream(seed, \"mc.program\", {trial}) (core/random.hpp)");
     h5::set_attr(root, "read_stream", "Stream(seed, \"mc.read\", {trial}) (core/random.hpp)");
-    h5::write_strings(root, "config", {c.file.text}, "the campaign config, verbatim");
 
     H5::Group res = h5::group(root, "resolved");
-    resolved_attrs(res, "model", c.model);
-    resolved_attrs(res, "data", c.data);
-    resolved_attrs(res, "mc", c.mc);
-    resolved_attrs(res, "mapping", c.analog.mapping);
-    resolved_attrs(res, "rram", c.analog.rram);
-    resolved_attrs(res, "dac", c.analog.dac);
-    resolved_attrs(res, "adc", c.analog.adc);
-    resolved_attrs(res, "sense_amp", c.analog.sense_amp);
+    write_resolved(res, "model", c.model);
+    write_resolved(res, "data", c.data);
+    write_resolved(res, "mc", c.mc);
+    write_resolved(res, "mapping", c.analog.mapping);
+    write_resolved(res, "rram", c.analog.rram);
+    write_resolved(res, "dac", c.analog.dac);
+    write_resolved(res, "adc", c.analog.adc);
+    write_resolved(res, "sense_amp", c.analog.sense_amp);
     resolved_sram(res, "sram_qs", c.analog.sram_qs);
     resolved_sram(res, "sram_is", c.analog.sram_is);
     resolved_sram(res, "sram_qr", c.analog.sram_qr);
-    resolved_attrs(res, "mosfet", c.analog.mosfet);
+    write_resolved(res, "mosfet", c.analog.mosfet);
     for (const auto& ov : c.analog.overrides) {
       const std::string pre = "layer." + std::to_string(ov.ordinal) + ".";
       for (const auto& [k, v] : ov.strings) h5::set_attr(res, pre + k, v);
