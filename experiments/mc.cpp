@@ -26,6 +26,7 @@
 #include "nets/model_io.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/run_info.hpp"
+#include "experiments/sram_config.hpp"
 
 namespace aimc::experiments {
 
@@ -115,41 +116,11 @@ void reject_keys(const toml::table& t, const std::string& file, const std::strin
     if (t.contains(k)) fail_at(file, section + "." + k, why);
 }
 
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 template <class P>
 devices::SramModel<P> read_sram(const toml::table& t, const std::string& file, const std::string& sec,
                                 devices::SramModel<P> m) {
-  reject_keys<P>(t, file, sec,
-                 {{"n_rows", "set by mapping.tile_rows (the rows of one tile)"}, {"b_x", "set by dac.bits"}});
-  const auto circ = param_names<P>(), tech = param_names<devices::Technology>(),
-             var = param_names<devices::ProcessVariation>();
-  std::vector<std::string> all = concat(concat(concat(circ, tech), var), {"technology"});
-  check_keys(t, all, file, sec);
-  if (const auto* n = t.get("technology")) {
-    if (!n->is_string()) fail_at(file, sec + ".technology", "expected a preset name string");
-    try {
-      m.tech = devices::technology(*n->value<std::string>());
-    } catch (const Error& e) {
-      fail_at(file, sec + ".technology", e.what());
-    }
-  }
-  // Each table reads its own keys; the others' names are allowed extras.
-  toml::table tc, tt, tv;
-  for (auto&& [k, v] : t) {
-    const std::string key(k.str());
-    auto in = [&](const std::vector<std::string>& names) { return std::find(names.begin(), names.end(), key) != names.end(); };
-    if (in(circ)) tc.insert(key, v);
-    else if (in(tech)) tt.insert(key, v);
-    else if (in(var)) tv.insert(key, v);
-  }
-  m.circuit = read_params<P>(tc, file, sec, m.circuit);
-  m.tech = read_params<devices::Technology>(tt, file, sec, m.tech);
-  m.var = read_params<devices::ProcessVariation>(tv, file, sec, m.var);
-  return m;
+  return read_sram_section(t, file, sec, std::move(m),
+                           {{"n_rows", "set by mapping.tile_rows (the rows of one tile)"}, {"b_x", "set by dac.bits"}});
 }
 
 void collect_sweep(const toml::table& t, const std::string& prefix, const std::string& file,
