@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "experiments/mc.hpp"
+#include "experiments/snr.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/params_doc.hpp"
 #include "experiments/train.hpp"
@@ -46,6 +47,15 @@ int run_cli(int argc, char** argv) {
   bool no_progress = false;
   mcc->add_flag("--no-progress", no_progress, "no progress lines on stderr");
 
+  SnrOptions sn;
+  auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
+  snr->add_option("config", sn.config, "analysis config (TOML)")->required();
+  snr->add_option("--out", sn.out, "results file (HDF5)")->capture_default_str();
+  snr->add_flag("--force", sn.force, "overwrite an existing results file");
+  snr->add_flag("--quiet", sn.quiet, "no tables");
+  bool snr_no_progress = false;
+  snr->add_flag("--no-progress", snr_no_progress, "no progress lines on stderr");
+
   auto* params = app.add_subcommand("params", "print the parameter reference (every config key: default, unit, source)");
 
   Mpi& mpi = Mpi::world();
@@ -66,6 +76,10 @@ int run_cli(int argc, char** argv) {
     if (*params) {
       std::fputs(parameter_reference().c_str(), stdout);
       return 0;
+    }
+    if (*snr) {
+      sn.progress = !snr_no_progress;
+      return run_snr(sn);
     }
     if (*mcc) {
       mc.progress = !no_progress;
