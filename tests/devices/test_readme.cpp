@@ -15,6 +15,7 @@
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
 #include "devices/mpc.hpp"
+#include "devices/snr_chain.hpp"
 #include "devices/rram.hpp"
 #include "devices/sense_amp.hpp"
 #include "devices/sram_compute.hpp"
@@ -51,6 +52,7 @@ std::vector<std::pair<std::string, std::string>> tables() {
       {"DacParams", markdown_table<DacParams>()},
       {"AdcParams", markdown_table<AdcParams>()},
       {"MpcParams", markdown_table<MpcParams>()},
+      {"AdcEnergyParams", markdown_table<AdcEnergyParams>()},
       {"SenseAmpParams", markdown_table<SenseAmpParams>()},
       {"Technology (65nm defaults)", markdown_table<Technology>()},
       {"Technology presets", presets_table()},
