@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
 #include "experiments/mpi.hpp"
@@ -47,6 +48,16 @@ int run_cli(int argc, char** argv) {
   bool no_progress = false;
   mcc->add_flag("--no-progress", no_progress, "no progress lines on stderr");
 
+  HardnnOptions hd;
+  auto* hdc = app.add_subcommand("hardnn", "HarDNN feature-map vulnerability campaign (error injection)");
+  hdc->add_option("config", hd.config, "campaign config (TOML)")->required();
+  hdc->add_option("--out", hd.out, "results file (HDF5)")->capture_default_str();
+  hdc->add_flag("--resume", hd.resume, "continue the campaign in an existing results file");
+  hdc->add_flag("--force", hd.force, "overwrite an existing results file");
+  hdc->add_flag("--quiet", hd.quiet, "no summary");
+  bool hd_no_progress = false;
+  hdc->add_flag("--no-progress", hd_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -84,6 +95,10 @@ int run_cli(int argc, char** argv) {
     if (*mcc) {
       mc.progress = !no_progress;
       return run_mc(mc);
+    }
+    if (*hdc) {
+      hd.progress = !hd_no_progress;
+      return run_hardnn(hd);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", e.what());

@@ -1,19 +1,14 @@
 #include "experiments/mc.hpp"
 
-#include <fcntl.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <limits>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
@@ -24,6 +19,7 @@
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "nets/model_io.hpp"
+#include "experiments/campaign.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/run_info.hpp"
 #include "experiments/sram_config.hpp"
@@ -186,23 +182,8 @@ std::string point_label(const McConfig& c, std::size_t p) {
 
 }  // namespace
 
-McConfig parse_mc_config(const ConfigFile& f) {
-  McConfig c;
-  c.file = f;
-  const std::string& file = f.path;
-  const auto& root = f.root;
-  check_keys(root,
-             {"model", "data", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
-              "mc", "sweep", "layer"},
-             file, "");
+void read_analog_sections(const toml::table& root, const std::string& file, AnalogConfig& a) {
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
-  const auto* tm = sub("model");
-  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
-  c.model = read_params<McModelParams>(*tm, file, "model");
-  if (c.model.path.empty()) fail_at(file, "model.path", "missing: the model file to evaluate");
-  if (const auto* t = sub("data")) c.data = read_params<McDataParams>(*t, file, "data");
-  if (const auto* t = sub("mc")) c.mc = read_params<McParams>(*t, file, "mc");
-  auto& a = c.analog;
   if (const auto* t = sub("mapping")) a.mapping = read_params<nets::MappingParams>(*t, file, "mapping");
   if (const auto* t = sub("rram")) {
     reject_keys<devices::RramParams>(*t, file, "rram",
@@ -220,6 +201,26 @@ McConfig parse_mc_config(const ConfigFile& f) {
     a.mosfet = read_params<devices::MosfetParams>(*t, file, "mosfet", a.mosfet);
   }
   if (const auto* t = sub("layer")) read_layer_overrides(*t, file, a);
+}
+
+McConfig parse_mc_config(const ConfigFile& f) {
+  McConfig c;
+  c.file = f;
+  const std::string& file = f.path;
+  const auto& root = f.root;
+  check_keys(root,
+             {"model", "data", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
+              "mc", "sweep", "layer"},
+             file, "");
+  auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
+  const auto* tm = sub("model");
+  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
+  c.model = read_params<McModelParams>(*tm, file, "model");
+  if (c.model.path.empty()) fail_at(file, "model.path", "missing: the model file to evaluate");
+  if (const auto* t = sub("data")) c.data = read_params<McDataParams>(*t, file, "data");
+  if (const auto* t = sub("mc")) c.mc = read_params<McParams>(*t, file, "mc");
+  auto& a = c.analog;
+  read_analog_sections(root, file, a);
   if (const auto* t = sub("sweep")) collect_sweep(*t, "", file, c.sweep);
   const auto keys = AnalogConfig::numeric_keys();
   for (const auto& ax : c.sweep) {
@@ -368,6 +369,26 @@ void resolved_sram(H5::Group& g, const std::string& sec, const devices::SramMode
   write_resolved(g, sec, m.tech);
   write_resolved(g, sec, m.var);
 }
+}  // namespace
+
+void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
+  write_resolved(res, "mapping", a.mapping);
+  write_resolved(res, "rram", a.rram);
+  write_resolved(res, "dac", a.dac);
+  write_resolved(res, "adc", a.adc);
+  write_resolved(res, "sense_amp", a.sense_amp);
+  resolved_sram(res, "sram_qs", a.sram_qs);
+  resolved_sram(res, "sram_is", a.sram_is);
+  resolved_sram(res, "sram_qr", a.sram_qr);
+  write_resolved(res, "mosfet", a.mosfet);
+  for (const auto& ov : a.overrides) {
+    const std::string pre = "layer." + std::to_string(ov.ordinal) + ".";
+    for (const auto& [k, v] : ov.strings) h5::set_attr(res, pre + k, v);
+    for (const auto& [k, v] : ov.numbers) h5::set_attr(res, pre + k, to_str(v));
+  }
+}
+
+namespace {
 
 /// Writes the whole results file to a temporary name and renames it over `out`, so a reader (or a
 /// crash) only ever sees a complete file.
@@ -403,20 +424,7 @@ void write_results(const Run& r) {
     write_resolved(res, "model", c.model);
     write_resolved(res, "data", c.data);
     write_resolved(res, "mc", c.mc);
-    write_resolved(res, "mapping", c.analog.mapping);
-    write_resolved(res, "rram", c.analog.rram);
-    write_resolved(res, "dac", c.analog.dac);
-    write_resolved(res, "adc", c.analog.adc);
-    write_resolved(res, "sense_amp", c.analog.sense_amp);
-    resolved_sram(res, "sram_qs", c.analog.sram_qs);
-    resolved_sram(res, "sram_is", c.analog.sram_is);
-    resolved_sram(res, "sram_qr", c.analog.sram_qr);
-    write_resolved(res, "mosfet", c.analog.mosfet);
-    for (const auto& ov : c.analog.overrides) {
-      const std::string pre = "layer." + std::to_string(ov.ordinal) + ".";
-      for (const auto& [k, v] : ov.strings) h5::set_attr(res, pre + k, v);
-      for (const auto& [k, v] : ov.numbers) h5::set_attr(res, pre + k, to_str(v));
-    }
+    write_resolved_analog(res, c.analog);
 
     {
       H5::Group keys = h5::group(root, "trial_keys");
@@ -520,82 +528,6 @@ void read_results(Run& r) {
   }
 }
 
-/// Write-ahead journal of completed trials, next to the results file (`<out>.journal`). Rewriting the
-/// HDF5 file after every trial would cost more than a trial, so each completed trial is appended here
-/// as one text line (one write(2), exact hexadecimal floats) and the HDF5 file is rewritten at most
-/// every `kFlushSeconds`; after each rewrite the journal is emptied. A run killed at any moment thus
-/// keeps every completed trial (file + journal); --resume merges both, and the final write removes
-/// the journal.
-class Journal {
- public:
-  explicit Journal(std::string path) : path_(std::move(path)) {}
-  ~Journal() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  void append(std::size_t p, int t, const TrialResult& r) {
-    if (fd_ < 0) {
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd_ < 0) throw Error(path_ + ": cannot write the trial journal: " + std::strerror(errno));
-    }
-    std::string line = std::to_string(p) + " " + std::to_string(t);
-    char b[64];
-    auto add = [&](double v) {
-      std::snprintf(b, sizeof b, " %a", v);
-      line += b;
-    };
-    add(r.accuracy);
-    add(r.loss);
-    add(r.adc_saturated);
-    add(r.adc_conversions);
-    for (double v : r.snr_db) add(v);
-    line += " end\n";
-    if (::write(fd_, line.data(), line.size()) != ssize_t(line.size()))
-      throw Error(path_ + ": cannot write the trial journal: " + std::strerror(errno));
-  }
-  /// Called after the results file holds every journaled trial.
-  void clear() {
-    if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0)
-      throw Error(path_ + ": cannot truncate the trial journal: " + std::strerror(errno));
-  }
-  void remove() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    std::error_code ec;
-    fs::remove(path_, ec);
-  }
-  /// Merges complete journal lines into the run (a torn last line is ignored).
-  static int replay(const std::string& path, Run& r) {
-    std::ifstream in(path);
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-      std::istringstream ss(line);
-      std::vector<std::string> tok;
-      for (std::string w; ss >> w;) tok.push_back(w);
-      const std::size_t want = 6 + std::size_t(r.layers) + 1;
-      if (tok.size() != want || tok.back() != "end") continue;
-      const std::size_t p = std::stoul(tok[0]);
-      const int t = std::stoi(tok[1]);
-      if (p >= r.points.size() || t < 0 || t >= int(r.points[p].done.size())) continue;
-      auto num = [&](std::size_t i) { return std::strtod(tok[i].c_str(), nullptr); };
-      TrialResult res;
-      res.accuracy = num(2);
-      res.loss = num(3);
-      res.adc_saturated = num(4);
-      res.adc_conversions = num(5);
-      for (int l = 0; l < r.layers; ++l) res.snr_db.push_back(num(6 + std::size_t(l)));
-      r.points[p].store(t, res);
-      ++n;
-    }
-    return n;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
-constexpr double kFlushSeconds = 2.0;
 
 void print_summary(const Run& r, double seconds) {
   const McConfig& c = *r.cfg;
@@ -681,17 +613,26 @@ int run_mc(const McOptions& o) {
     r.program_keys.push_back(std::int64_t(program_stream(c.mc.seed, std::uint64_t(t)).key()));
     r.read_keys.push_back(std::int64_t(read_stream(c.mc.seed, std::uint64_t(t)).key()));
   }
-  Journal journal(o.out + ".journal");
+  // The trial record: accuracy, loss, saturated, conversions, snr_db per analog layer.
+  const std::size_t rec = 4 + std::size_t(r.layers);
+  Scheduler sched(
+      o.out, rec,
+      [&](const Job& job, std::span<const double> d) {
+        if (job.unit >= r.points.size() || job.index >= r.points[job.unit].done.size()) return;  // not this campaign's
+        TrialResult res;
+        res.accuracy = d[0];
+        res.loss = d[1];
+        res.adc_saturated = d[2];
+        res.adc_conversions = d[3];
+        res.snr_db.assign(d.begin() + 4, d.end());
+        r.points[job.unit].store(int(job.index), res);
+      },
+      [&] { write_results(r); });
   if (exists && o.resume) {
     read_results(r);
-    if (lead && fs::exists(o.out + ".journal")) Journal::replay(o.out + ".journal", r);
+    sched.replay();
   }
-  if (lead) {
-    write_results(r);
-    journal.clear();
-    journal.remove();
-  }
-  auto last_write = std::chrono::steady_clock::now();
+  sched.checkpoint();
 
   long long remaining = 0;
   for (const auto& s : r.points) remaining += c.mc.trials - s.done_count();
@@ -699,66 +640,23 @@ int run_mc(const McOptions& o) {
   const int rounds = (c.mc.trials + c.mc.round - 1) / c.mc.round;
   for (int round = 0; round < rounds; ++round) {
     const int t0 = round * c.mc.round, t1 = std::min(c.mc.trials, t0 + c.mc.round);
-    std::vector<std::pair<std::size_t, int>> jobs;
+    std::vector<Job> jobs;
     for (std::size_t p = 0; p < P; ++p) {
       if (r.points[p].stopped) continue;
       for (int t = t0; t < t1; ++t)
-        if (!r.points[p].done[std::size_t(t)]) jobs.emplace_back(p, t);
+        if (!r.points[p].done[std::size_t(t)]) jobs.push_back({p, std::uint64_t(t)});
     }
-    std::vector<std::pair<std::size_t, int>> mine;
-    for (std::size_t j = 0; j < jobs.size(); ++j)
-      if (int(j % std::size_t(mpi.size())) == mpi.rank()) mine.push_back(jobs[j]);
-    std::vector<double> packed;  // rank-local results: p, t, accuracy, loss, saturated, conversions, snr...
-    const std::size_t rec = 6 + std::size_t(r.layers);
-    packed.resize(mine.size() * rec);
-    std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::size_t j = 0; j < mine.size(); ++j) {
-      try {
-        const auto [p, t] = mine[j];
-        const TrialResult res = run_trial(*an[p], prefix.at(an[p]->first_analog()), test.y, c.mc, std::uint64_t(t));
-        double* d = packed.data() + j * rec;
-        d[0] = double(p);
-        d[1] = double(t);
-        d[2] = res.accuracy;
-        d[3] = res.loss;
-        d[4] = res.adc_saturated;
-        d[5] = res.adc_conversions;
-        for (int l = 0; l < r.layers; ++l) d[6 + l] = res.snr_db[std::size_t(l)];
-#pragma omp critical(aimc_mc_store)
-        {
-          if (mpi.size() == 1) {
-            r.points[p].store(t, res);
-            journal.append(p, t, res);  // on disk (journal) before the next trial is counted
-            const auto now = std::chrono::steady_clock::now();
-            if (std::chrono::duration<double>(now - last_write).count() >= kFlushSeconds) {
-              write_results(r);
-              journal.clear();
-              last_write = now;
-            }
-            progress.tick();
-          }
-        }
-      } catch (...) {
-#pragma omp critical(aimc_mc_error)
-        if (!failure) failure = std::current_exception();
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
-    if (mpi.size() > 1) {
-      const std::vector<double> all = mpi.allgather(packed);
-      for (std::size_t k = 0; k + rec <= all.size(); k += rec) {
-        TrialResult res;
-        res.accuracy = all[k + 2];
-        res.loss = all[k + 3];
-        res.adc_saturated = all[k + 4];
-        res.adc_conversions = all[k + 5];
-        res.snr_db.assign(all.begin() + long(k + 6), all.begin() + long(k + rec));
-        r.points[std::size_t(all[k])].store(int(all[k + 1]), res);
-      }
-      if (lead) write_results(r);
-      progress.tick((long long)(all.size() / rec));
-    }
+    sched.run(
+        jobs,
+        [&](const Job& job, std::span<double> d) {
+          const TrialResult res = run_trial(*an[job.unit], prefix.at(an[job.unit]->first_analog()), test.y, c.mc, job.index);
+          d[0] = res.accuracy;
+          d[1] = res.loss;
+          d[2] = res.adc_saturated;
+          d[3] = res.adc_conversions;
+          for (int l = 0; l < r.layers; ++l) d[4 + std::size_t(l)] = res.snr_db[std::size_t(l)];
+        },
+        &progress);
     // Stopping rule, checked on whole rounds only so the decision does not depend on scheduling.
     if (c.mc.ci_half_width > 0) {
       bool changed = false;
@@ -770,18 +668,15 @@ int run_mc(const McOptions& o) {
           changed = true;
         }
       }
-      if (changed && lead) write_results(r);
+      if (changed) sched.checkpoint();
     }
   }
   progress.finish();
   r.status = "complete";
   r.end_time = nets::utc_now();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  if (lead) {
-    write_results(r);
-    journal.remove();
-    if (!o.quiet) print_summary(r, seconds);
-  }
+  sched.finish();
+  if (lead && !o.quiet) print_summary(r, seconds);
   return 0;
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <H5Cpp.h>
+
 #include "core/config.hpp"
 #include "core/params.hpp"
 #include "nets/analog.hpp"
@@ -59,6 +61,14 @@ struct McConfig {
   std::vector<double> values_at(std::size_t point) const;
   nets::AnalogConfig analog_at(std::size_t point) const;
 };
+
+/// Reads the hardware sections of a config into `a`: [mapping], [rram], [dac], [adc], [sense_amp],
+/// [sram_qs], [sram_is], [sram_qr] (with technology/variation keys and presets), [mosfet] and the
+/// per-layer overrides [layer.N.section] (shared by every campaign that maps a network onto analog
+/// hardware). Errors name the file and key.
+void read_analog_sections(const toml::table& root, const std::string& file, nets::AnalogConfig& a);
+/// The `/resolved` attributes of every hardware section (and per-layer overrides) of `a`.
+void write_resolved_analog(H5::Group& resolved, const nets::AnalogConfig& a);
 
 /// Reads and validates a campaign config: unknown keys (nearest valid key named), types, ranges,
 /// sweep keys and every sweep point's hardware. Errors name the file and key.

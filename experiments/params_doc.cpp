@@ -2,6 +2,8 @@
 
 #include "core/params.hpp"
 #include "devices/adc.hpp"
+#include "devices/mpc.hpp"
+#include "devices/snr_chain.hpp"
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
 #include "devices/rram.hpp"
@@ -9,7 +11,9 @@
 #include "devices/sram_compute.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
+#include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
+#include "experiments/snr.hpp"
 #include "nets/analog.hpp"
 #include "nets/optimizer.hpp"
 #include "nets/train.hpp"
@@ -39,6 +43,17 @@ std::string parameter_reference() {
   s += section<nets::MappingParams>("[mapping]",
                                     "Per-layer overrides: any key of the hardware sections below under "
                                     "`[layer.N.section]` (N = ordinal among the Dense/Conv2d layers).");
+  s += "## HarDNN campaign (`aimc hardnn`)\n\n";
+  s += section<HardnnParams>("[hardnn]", "`[model]` and `[data]` as for `aimc mc`; the analog error model also reads "
+                                         "the hardware sections below (`[mapping]`, `[rram]`, `[adc]`, ...).");
+  s += "## SNR and precision analysis (`aimc snr`)\n\n";
+  s += section<SnrRunParams>("[snr]", "The model sections `[qs]`, `[is]` and `[qr]` take the keys of the SRAM "
+                                      "sections below (circuit, technology, process variation, `technology` preset); "
+                                      "`[sweep]` axes apply to every model, `[sweep.qs]` etc. to one.");
+  s += section<MpcParams>("[mpc]");
+  s += section<AdcEnergyParams>("[adc_energy]");
+  s += section<AccumulationParams>("[accumulation]", "Plus the swept lists `n` (products summed) and "
+                                                     "`mantissa_bits` (accumulator fraction bits, 0..52).");
   s += "## Hardware\n\n";
   s += section<RramParams>("[rram]");
   s += section<DacParams>("[dac]");

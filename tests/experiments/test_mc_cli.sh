@@ -4,11 +4,14 @@
 #           with an uninterrupted run (h5diff: exact equality);
 #   mpi     1 rank vs `mpirun -n 2` (and 1 vs 2 threads): identical datasets, and the file records
 #           that 2 ranks ran.
-# Usage: test_mc_cli.sh AIMC_BINARY MODE [MPIRUN]
+# Usage: test_mc_cli.sh AIMC_BINARY resume [SUBSET]   (test images per trial, default 2000; the
+#                                                  sanitizer build passes fewer: same logic, ~4x less work)
+#        test_mc_cli.sh AIMC_BINARY mpi [MPIRUN]
 set -euo pipefail
 aimc=$1
 mode=$2
 mpirun=${3:-mpirun}
+subset=${3:-2000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -32,7 +35,7 @@ resume)
 [model]
 path = "m.h5"
 [data]
-subset = 2000
+subset = $subset
 [rram]
 sigma_read = 0.01
 [mc]

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Process-level tests of `aimc hardnn` (registered in tests/experiments/CMakeLists.txt):
+#   resume  SIGKILL a campaign while its journal holds batches its file lacks, --resume it, and compare
+#           every result dataset with an uninterrupted run (h5diff: exact equality); the optional third
+#           argument is the number of injections per fmap (default 7000: ~5 s on one core, Release);
+#   mpi     1 rank vs 2 threads vs `mpirun -n 2`: identical datasets, and the file records 2 ranks.
+# Usage: test_hardnn_cli.sh AIMC_BINARY resume [INJECTIONS] | test_hardnn_cli.sh AIMC_BINARY mpi [MPIRUN]
+set -euo pipefail
+aimc=$1
+mode=$2
+mpirun=${3:-mpirun}
+injections=${3:-7000}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+done_jobs() {  # completed campaign + verification batches in a results file
+  local s=0 n
+  for g in campaign verify; do
+    n=$(h5dump -d /jobs/$g/done -y -w 0 "$1" 2>/dev/null | awk '/DATA \{/{f=1;next} f&&/\}/{exit} f' | tr ',' '\n' |
+      awk '{s+=$1} END{print s+0}')
+    s=$((s + n))
+  done
+  echo "$s"
+}
+same_results() {  # exact equality of every result group (timings and run metadata excluded)
+  for g in /fmaps /heuristics /protection /verification /jobs /layers; do
+    h5diff "$1" "$2" "$g" "$g" || fail "$g of $1 and $2 differ"
+  done
+}
+
+# A small trained model (1 epoch on 2,000 images).
+"$aimc" --threads 2 train --model mlp --epochs 1 --train-limit 2000 --out m.h5 > /dev/null 2>&1
+
+case "$mode" in
+resume)
+  cat > c.toml <<TOML
+[model]
+path = "m.h5"
+[data]
+subset = 500
+[hardnn]
+error_model = "random_value"
+margin = 0.01
+max_injections = $injections
+batch = 64
+seed = 5
+verify_injections = 20000
+TOML
+  # 394 fmaps x 7000 injections (2.8 M, ~5 s on one core) in 43,734 batches of 64 (Release).
+  "$aimc" --threads 2 hardnn c.toml --out full.h5 --quiet --no-progress
+  total=$(done_jobs full.h5)
+  "$aimc" --threads 1 hardnn c.toml --out part.h5 --quiet --no-progress &
+  pid=$!
+  killed=0
+  for _ in $(seq 1 6000); do
+    sleep 0.1
+    kill -0 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
+    [ -f part.h5 ] && [ "$(done_jobs part.h5)" -ge 1 ] || continue
+    kill -STOP "$pid"
+    if [ -f part.h5.journal ] && [ "$(grep -c " end$" part.h5.journal || true)" -ge 1 ]; then
+      kill -9 "$pid"
+      killed=1
+      break
+    fi
+    kill -CONT "$pid"
+  done
+  [ "$killed" = 1 ] || fail "could not catch the run between file rewrites"
+  wait "$pid" 2> /dev/null || true
+  n=$(done_jobs part.h5)
+  j=$(grep -c " end$" part.h5.journal || true)
+  echo "killed with $n of $total batches in the file and $j more in its journal"
+  [ "$j" -gt 0 ] || fail "nothing in the journal: the test would not exercise its replay"
+  { [ "$n" -gt 0 ] && [ "$n" -lt "$total" ]; } || fail "killed file holds $n batches, expected 0 < n < $total"
+  "$aimc" --threads 2 hardnn c.toml --out part.h5 --quiet --no-progress && fail "an existing file was reused without --resume"
+  "$aimc" --threads 2 hardnn c.toml --out part.h5 --resume --quiet --no-progress
+  [ "$(done_jobs part.h5)" = "$total" ] || fail "resumed run did not complete $total batches"
+  h5dump -a /resumed part.h5 | grep -q "(0): 1" || fail "the resumed file does not record the resume"
+  [ ! -e part.h5.journal ] || fail "the journal was not removed at the end"
+  same_results full.h5 part.h5
+  ;;
+mpi)
+  cat > c.toml <<TOML
+[model]
+path = "m.h5"
+[data]
+subset = 200
+[hardnn]
+margin = 0.1
+batch = 32
+seed = 2
+verify_injections = 500
+TOML
+  "$aimc" --threads 1 hardnn c.toml --out one.h5 --quiet --no-progress
+  "$aimc" --threads 2 hardnn c.toml --out threads.h5 --quiet --no-progress
+  as_root=()
+  [ "$(id -u)" = 0 ] && as_root=(--allow-run-as-root)
+  "$mpirun" -n 2 --oversubscribe "${as_root[@]}" "$aimc" --threads 1 hardnn c.toml --out two.h5 --quiet --no-progress
+  h5dump -a /mpi_ranks two.h5 | grep -q "(0): 2" || fail "two.h5 was not written by a 2-rank run"
+  same_results one.h5 threads.h5
+  same_results one.h5 two.h5
+  ;;
+*) fail "unknown mode $mode" ;;
+esac
+echo "ok: $mode"
