@@ -11,39 +11,17 @@ python3-matplotlib; scripts/python.sh names a Python that has them:
 
   "$(scripts/python.sh)" scripts/plot_hardnn.py build/hardnn_cnn.h5 [--out hardnn.png]
 """
-import argparse
 import os
-import sys
+
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
 
 PROG = "plot_hardnn.py"
 
 
-class PlotError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise PlotError(message)
-
-
-def text(v):
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
 def load(path):
-    import h5py
     import numpy as np
 
-    if not os.path.exists(path):
-        raise PlotError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise PlotError(f"{path}: not an HDF5 file ({e})")
-    with f:
-        if text(f.attrs.get("format", b"")) != "aimc-hardnn":
-            raise PlotError(f"{path}: not an aimc-hardnn results file (root attribute format != 'aimc-hardnn')")
+    with open_results(path, "aimc-hardnn") as f:
         if "protection" not in f:
             raise PlotError(f"{path}: the injection campaign is not complete (status "
                             f"'{text(f.attrs.get('status', b'?'))}'): no /protection yet; finish it with --resume")
@@ -139,11 +117,7 @@ def main(argv):
     p.add_argument("results", help="results file written by `aimc hardnn` (HDF5)")
     p.add_argument("--out", metavar="PNG", help="image to write (default: the results file with .png)")
     a = p.parse_args(argv)
-    try:
-        import h5py  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise PlotError(f"{e}: install Debian's python3-h5py python3-matplotlib, or run with \"$(scripts/python.sh)\"")
+    require_plot_libs()
     r = load(a.results)
     out = a.out or os.path.splitext(a.results)[0] + ".png"
     print(plot(r, out))
@@ -151,8 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except PlotError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, PROG)

@@ -12,41 +12,18 @@ Needs Debian's python3-h5py and python3-matplotlib; scripts/python.sh names a Py
 
   "$(scripts/python.sh)" scripts/plot_mc.py build/demo.h5 [--x rram.sigma_prog] [--out demo.png]
 """
-import argparse
 import itertools
 import os
-import sys
+
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
 
 PROG = "plot_mc.py"
 
 
-class PlotError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise PlotError(message)
-
-
-def text(v):
-    """HDF5 string attribute or element (fixed-length ones arrive as bytes) as str."""
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
 def load(path):
-    import h5py
     import numpy as np
 
-    if not os.path.exists(path):
-        raise PlotError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise PlotError(f"{path}: not an HDF5 file ({e})")
-    with f:
-        if text(f.attrs.get("format", b"")) != "aimc-mc":
-            raise PlotError(f"{path}: not an aimc-mc results file (root attribute format != 'aimc-mc')")
+    with open_results(path, "aimc-mc") as f:
         try:
             axes = [text(a) for a in f["sweep/axes"][()]]
             values = [np.asarray(f["sweep"][a][()], dtype=float) for a in axes]
@@ -228,11 +205,7 @@ def main(argv):
     p.add_argument("--metric", choices=["accuracy", "snr"], default="accuracy")
     p.add_argument("--percentiles", action="store_true", help="also draw the p5 .. p95 band of trial accuracies")
     a = p.parse_args(argv)
-    try:
-        import h5py  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise PlotError(f"{e}: install Debian's python3-h5py python3-matplotlib, or run with \"$(scripts/python.sh)\"")
+    require_plot_libs()
     r = load(a.results)
     if a.x is not None and not r["axes"]:
         raise PlotError(f"unknown axis '{a.x}': {a.results} has no swept parameters")
@@ -242,8 +215,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except PlotError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, PROG)

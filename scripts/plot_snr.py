@@ -31,9 +31,9 @@ Needs Debian's python3-h5py and python3-matplotlib; scripts/python.sh names a Py
 
   "$(scripts/python.sh)" scripts/plot_snr.py results/snr_rows.h5 [--x n_rows] [--out rows.png]
 """
-import argparse
 import os
-import sys
+
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
 
 PROG = "plot_snr.py"
 KNOWN_MODELS = ("qs", "is", "qr")
@@ -46,20 +46,6 @@ MC_NEEDED = ("snr_a_db", "snr_T_mpc_db")
 # Unit suffixes of swept parameter names (t0_s, c_unit_F, ...), for engineering-notation labels.
 UNITS = {"s": "s", "F": "F", "V": "V", "A": "A", "J": "J", "m": "m", "K": "K", "Vm": "V m"}
 GRID_DB = 0.5
-
-
-class PlotError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise PlotError(message)
-
-
-def text(v):
-    """HDF5 string attribute or element (fixed-length ones arrive as bytes) as str."""
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 def unit_of(axis):
@@ -97,18 +83,9 @@ def upper(name):
 
 
 def load(path):
-    import h5py
     import numpy as np
 
-    if not os.path.exists(path):
-        raise PlotError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise PlotError(f"{path}: not an aimc-snr results file (not HDF5: {e})")
-    with f:
-        if text(f.attrs.get("format", b"")) != "aimc-snr":
-            raise PlotError(f"{path}: not an aimc-snr results file (root attribute format != 'aimc-snr')")
+    with open_results(path, "aimc-snr") as f:
         attrs = {k: text(v) if isinstance(v, bytes) else v for k, v in f.attrs.items()}
         names = [s.strip() for s in str(attrs.get("models", "")).split(",") if s.strip()]
         if not names:  # no attribute: whichever model groups exist
@@ -592,11 +569,7 @@ def main(argv):
                         "to all models, else each model's first numeric axis)")
     p.add_argument("--out", metavar="PNG", help="image to write (default: the results file with .png)")
     a = p.parse_args(argv)
-    try:
-        import h5py  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise PlotError(f"{e}: install Debian's python3-h5py python3-matplotlib, or run with \"$(scripts/python.sh)\"")
+    require_plot_libs()
     r = load(a.results)
     choose_x(r, a.x)  # an unknown axis fails before anything is printed
     out = a.out or os.path.splitext(a.results)[0] + ".png"
@@ -610,8 +583,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except PlotError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, PROG)
