@@ -363,12 +363,6 @@ struct Run {
   int threads = 1, ranks = 1, resumed = 0;
 };
 
-template <class P>
-void resolved_sram(H5::Group& g, const std::string& sec, const devices::SramModel<P>& m) {
-  write_resolved(g, sec, m.circuit);
-  write_resolved(g, sec, m.tech);
-  write_resolved(g, sec, m.var);
-}
 }  // namespace
 
 void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
@@ -377,9 +371,9 @@ void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
   write_resolved(res, "dac", a.dac);
   write_resolved(res, "adc", a.adc);
   write_resolved(res, "sense_amp", a.sense_amp);
-  resolved_sram(res, "sram_qs", a.sram_qs);
-  resolved_sram(res, "sram_is", a.sram_is);
-  resolved_sram(res, "sram_qr", a.sram_qr);
+  write_resolved_sram(res, "sram_qs", a.sram_qs);
+  write_resolved_sram(res, "sram_is", a.sram_is);
+  write_resolved_sram(res, "sram_qr", a.sram_qr);
   write_resolved(res, "mosfet", a.mosfet);
   for (const auto& ov : a.overrides) {
     const std::string pre = "layer." + std::to_string(ov.ordinal) + ".";

@@ -364,12 +364,6 @@ void write_axes(H5::Group& g, const std::vector<SnrAxis>& axes, std::size_t poin
   }
 }
 
-template <class P>
-void resolved_model(H5::Group& g, const std::string& sec, const SramModel<P>& m) {
-  write_resolved(g, sec, m.circuit);
-  write_resolved(g, sec, m.tech);
-  write_resolved(g, sec, m.var);
-}
 
 void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& info,
                     const std::vector<ModelResults>& res, const AccResults& acc) {
@@ -386,9 +380,9 @@ void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& i
     write_resolved(rs, "snr", c.run);
     write_resolved(rs, "mpc", c.mpc);
     write_resolved(rs, "adc_energy", c.adc_energy);
-    resolved_model(rs, "qs", c.qs);
-    resolved_model(rs, "is", c.is);
-    resolved_model(rs, "qr", c.qr);
+    write_resolved_sram(rs, "qs", c.qs);
+    write_resolved_sram(rs, "is", c.is);
+    write_resolved_sram(rs, "qr", c.qr);
     for (const auto& r : res) {
       H5::Group g = h5::group(root, r.model);
       const std::size_t P = r.ana.size();

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/params.hpp"
 #include "devices/sram_compute.hpp"
+#include "experiments/run_info.hpp"
 
 namespace aimc::experiments {
 
@@ -58,6 +59,15 @@ devices::SramModel<P> read_sram_section(const toml::table& t, const std::string&
   m.tech = read_params<devices::Technology>(tt, file, sec, m.tech);
   m.var = read_params<devices::ProcessVariation>(tv, file, sec, m.var);
   return m;
+}
+
+/// The `/resolved` attributes of an SRAM model: "<section>.<name>" for every circuit, technology and
+/// variation parameter.
+template <class P>
+void write_resolved_sram(H5::Group& g, const std::string& section, const devices::SramModel<P>& m) {
+  write_resolved(g, section, m.circuit);
+  write_resolved(g, section, m.tech);
+  write_resolved(g, section, m.var);
 }
 
 }  // namespace aimc::experiments
