@@ -235,10 +235,14 @@ SnrConfig parse_snr_config(const ConfigFile& f) {
       const std::string path = "sweep." + key;
       for (const auto& m : models)
         if (!model_has(m, key)) {
+          std::string owners;  // the models that do have it
+          for (const char* o : {"qs", "is", "qr"})
+            if (model_has(o, key)) owners += std::string(owners.empty() ? "" : " or ") + "[sweep." + o + "]";
+          if (!owners.empty())
+            fail_at(file, path, "not a parameter of the " + m + " model; put it under " + owners);
           const std::string near = nearest(key, model_keys(m));
           fail_at(file, path, "not a numeric parameter of the " + m + " model" +
-                                  (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
-                                  "; put model-specific axes under [sweep." + m + "]");
+                                  (near.empty() ? std::string() : " (did you mean '" + near + "'?)"));
         }
       c.common.push_back(read_axis(key, v, file, path));
     }

@@ -63,7 +63,8 @@ TEST_CASE("snr config: invalid sweeps fail with a message naming the key, before
   };
   has(error_of("[sweep]\nn_rows = []\n"), "sweep.n_rows");                                   // empty range
   has(error_of("[sweep]\nn_row = [16]\n"), "did you mean 'n_rows'");                         // unknown name
-  has(error_of("[sweep]\nc_unit_F = [1e-15]\n"), "[sweep.qs]");                              // not common to all
+  has(error_of("[sweep]\nc_unit_F = [1e-15]\n"), "put it under [sweep.qr]");                   // not common to all
+  has(error_of("[sweep]\nv_wl_rel = [0.8]\n"), "put it under [sweep.qs] or [sweep.is]");
   has(error_of("[sweep.qr]\nt0_s = [1e-12]\n"), "not a numeric parameter of the qr model");  // wrong model
   has(error_of("[sweep.xx]\nn_rows = [16]\n"), "[sweep.qs], [sweep.is] or [sweep.qr]");
   has(error_of("[sweep.qr]\nc_unit_F = [-1e-15]\n"), "c_unit_F");                            // impossible value
