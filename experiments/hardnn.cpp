@@ -813,14 +813,9 @@ void read_results(Run& r) {
   const HardnnConfig& c = *r.cfg;
   H5::H5File f = h5::open_read(r.out);
   H5::Group root = f.openGroup("/");
-  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", r.out) != "aimc-hardnn")
-    throw Error(r.out + ": --resume: not an aimc hardnn results file");
-  const auto text = h5::read_strings(root, "config", r.out);
-  if (text.size() != 1 || text[0] != c.file.text)
-    throw Error(r.out + ": --resume: the file was written with a different config than " + c.file.path +
-                " (use another --out, or --force to start over)");
-  r.start_time = h5::attr_string(root, "start_time", r.out);
-  r.resumed = int(h5::attr_int(root, "resumed", r.out)) + 1;
+  const ResumeInfo ri = check_resumable(root, r.out, "aimc-hardnn", "aimc hardnn", c.file.text, c.file.path);
+  r.start_time = ri.start_time;
+  r.resumed = ri.resumed;
   H5::Group j = h5::open_group(root, "jobs", r.out);
   read_records(h5::open_group(j, "campaign", r.out), r.campaign, r.out);
   read_records(h5::open_group(j, "verify", r.out), r.verify, r.out);

@@ -491,14 +491,9 @@ void read_results(Run& r) {
   const McConfig& c = *r.cfg;
   H5::H5File f = h5::open_read(r.out);
   H5::Group root = f.openGroup("/");
-  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", r.out) != "aimc-mc")
-    throw Error(r.out + ": --resume: not an aimc Monte Carlo results file");
-  const auto text = h5::read_strings(root, "config", r.out);
-  if (text.size() != 1 || text[0] != c.file.text)
-    throw Error(r.out + ": --resume: the file was written with a different config than " + c.file.path +
-                " (use another --out, or --force to start over)");
-  r.start_time = h5::attr_string(root, "start_time", r.out);
-  r.resumed = int(h5::attr_int(root, "resumed", r.out)) + 1;
+  const ResumeInfo ri = check_resumable(root, r.out, "aimc-mc", "aimc Monte Carlo", c.file.text, c.file.path);
+  r.start_time = ri.start_time;
+  r.resumed = ri.resumed;
   H5::Group pts = h5::open_group(root, "points", r.out);
   for (std::size_t p = 0; p < c.points(); ++p) {
     H5::Group g = h5::open_group(pts, point_name(p), r.out);

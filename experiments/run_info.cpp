@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "core/error.hpp"
+
 namespace aimc::experiments {
 
 std::string hostname() {
@@ -25,6 +27,17 @@ void write_run_info(H5::Group& root, const RunInfo& r) {
   h5::set_attr(root, "config_path", r.config_path);
   h5::set_attr(root, "seed", r.seed);
   h5::write_strings(root, "config", {r.config_text}, "the config, verbatim");
+}
+
+ResumeInfo check_resumable(const H5::Group& root, const std::string& path, const std::string& format,
+                           const std::string& what, const std::string& config_text, const std::string& config_path) {
+  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", path) != format)
+    throw Error(path + ": --resume: not an " + what + " results file");
+  const auto text = h5::read_strings(root, "config", path);
+  if (text.size() != 1 || text[0] != config_text)
+    throw Error(path + ": --resume: the file was written with a different config than " + config_path +
+                " (use another --out, or --force to start over)");
+  return {h5::attr_string(root, "start_time", path), int(h5::attr_int(root, "resumed", path)) + 1};
 }
 
 }  // namespace aimc::experiments

@@ -26,6 +26,17 @@ struct RunInfo {
 /// string dataset "config".
 void write_run_info(H5::Group& root, const RunInfo& info);
 
+/// What a results file tells a `--resume` run: when the campaign started and how many times it has been
+/// resumed, this run included.
+struct ResumeInfo {
+  std::string start_time;
+  int resumed = 0;
+};
+/// Checks that the file at `path` (root group `root`) has format `format` (else "not an <what> results
+/// file") and was written with exactly `config_text` (else an error naming `config_path`).
+ResumeInfo check_resumable(const H5::Group& root, const std::string& path, const std::string& format,
+                           const std::string& what, const std::string& config_text, const std::string& config_path);
+
 /// This machine's host name ("unknown" if it cannot be read).
 std::string hostname();
 

@@ -46,6 +46,20 @@ def open_results(path, fmt):
     return f
 
 
+def save_png(fig, out):
+    """Writes the figure to `out` as PNG (a one-line error if it cannot) and closes it; returns `out`."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    try:
+        fig.savefig(out, format="png")
+    except OSError as e:
+        raise PlotError(f"{out}: cannot write ({e.strerror or e})")
+    finally:
+        plt.close(fig)
+    return out
+
+
 def run(main, prog):
     """Runs main(argv) as the script's entry point: a PlotError becomes `prog: message`, exit status 1."""
     try:

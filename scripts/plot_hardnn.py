@@ -13,7 +13,7 @@ python3-matplotlib; scripts/python.sh names a Python that has them:
 """
 import os
 
-from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, save_png, text
 
 PROG = "plot_hardnn.py"
 
@@ -102,14 +102,7 @@ def plot(r, out):
     if a.get("status") != "complete":
         t += f"  [status: {a.get('status', '?')}]"
     fig.suptitle(t, fontsize=10)
-    fig.tight_layout()
-    try:
-        fig.savefig(out, format="png")
-    except OSError as e:
-        raise PlotError(f"{out}: cannot write ({e.strerror or e})")
-    finally:
-        plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def main(argv):

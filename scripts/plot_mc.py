@@ -15,7 +15,7 @@ Needs Debian's python3-h5py and python3-matplotlib; scripts/python.sh names a Py
 import itertools
 import os
 
-from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, save_png, text
 
 PROG = "plot_mc.py"
 
@@ -186,14 +186,7 @@ def plot(r, x_axis, metric, percentiles, out):
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         ax.legend(fontsize=7 if len(handles) > 8 else 8, loc="lower left" if metric == "accuracy" else "best")
-    fig.tight_layout()
-    try:
-        fig.savefig(out, format="png")
-    except OSError as e:
-        raise PlotError(f"{out}: cannot write ({e.strerror or e})")
-    finally:
-        plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def main(argv):

@@ -33,7 +33,7 @@ Needs Debian's python3-h5py and python3-matplotlib; scripts/python.sh names a Py
 """
 import os
 
-from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, text
+from aimc_plot import Parser, PlotError, open_results, require_plot_libs, run, save_png, text
 
 PROG = "plot_snr.py"
 KNOWN_MODELS = ("qs", "is", "qr")
@@ -551,14 +551,7 @@ def plot(r, x_axis, out, cross):
     for ax in axs[n:]:
         ax.remove()
     fig.suptitle(describe(r), fontsize=11)
-    fig.tight_layout()
-    try:
-        fig.savefig(out, format="png")
-    except OSError as e:
-        raise PlotError(f"{out}: cannot write ({e.strerror or e})")
-    finally:
-        plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def main(argv):
