@@ -274,9 +274,9 @@ struct Summary {
 
 struct Run {
   const HardnnConfig* cfg = nullptr;
-  std::string out, model_name, start_time, end_time, status = "running";
+  std::string out, model_name;
+  RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
   double model_accuracy = kNaN;
-  int threads = 1, ranks = 1, resumed = 0;
   fault::ErrorModel model = fault::ErrorModel::bitflip_fixed;
   std::vector<LayerInfo> layers;
   std::vector<FmapId> fmaps;
@@ -606,18 +606,7 @@ void write_results(const Run& r) {
   {
     H5::H5File f = h5::create(tmp);
     H5::Group root = f.openGroup("/");
-    RunInfo info;
-    info.format = "aimc-hardnn";
-    info.status = r.status;
-    info.start_time = r.start_time;
-    info.end_time = r.end_time;
-    info.threads = r.threads;
-    info.ranks = r.ranks;
-    info.resumed = r.resumed;
-    info.config_path = c.file.path;
-    info.config_text = c.file.text;
-    info.seed = h.seed;
-    write_run_info(root, info);
+    write_run_info(root, r.info);
     h5::set_attr(root, "model_path", c.model.path);
     h5::set_attr(root, "model_name", r.model_name);
     h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
@@ -810,12 +799,9 @@ void write_results(const Run& r) {
 }
 
 void read_results(Run& r) {
-  const HardnnConfig& c = *r.cfg;
   H5::H5File f = h5::open_read(r.out);
   H5::Group root = f.openGroup("/");
-  const ResumeInfo ri = check_resumable(root, r.out, "aimc-hardnn", "aimc hardnn", c.file.text, c.file.path);
-  r.start_time = ri.start_time;
-  r.resumed = ri.resumed;
+  resume_run(root, r.out, "aimc hardnn", r.info);
   H5::Group j = h5::open_group(root, "jobs", r.out);
   read_records(h5::open_group(j, "campaign", r.out), r.campaign, r.out);
   read_records(h5::open_group(j, "verify", r.out), r.verify, r.out);
@@ -914,9 +900,7 @@ int run_hardnn(const HardnnOptions& o) {
   r.out = o.out;
   r.model_name = model.meta.name;
   r.model_accuracy = model.meta.test_accuracy;
-  r.threads = omp_get_max_threads();
-  r.ranks = mpi.size();
-  r.start_time = nets::utc_now();
+  r.info = begin_run("aimc-hardnn", c.file, h.seed, mpi.size());
   r.model = fault::parse_error_model(h.error_model);
   r.labels = test.y;
 
@@ -1071,8 +1055,8 @@ int run_hardnn(const HardnnOptions& o) {
     r.verify_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   }
 
-  r.status = "complete";
-  r.end_time = nets::utc_now();
+  r.info.status = "complete";
+  r.info.end_time = nets::utc_now();
   sched.finish();
   const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   if (lead && !o.quiet) print_summary(r, seconds);

@@ -1,7 +1,5 @@
 #include "experiments/mc.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -354,13 +352,13 @@ std::string point_name(std::size_t p) {
 
 struct Run {
   const McConfig* cfg = nullptr;
-  std::string out, model_name, start_time, end_time, status = "running";
+  std::string out, model_name;
+  RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
   double model_accuracy = kNaN;
   int layers = 0;
   std::vector<std::size_t> analog_layer_index;
   std::vector<PointState> points;
   std::vector<std::int64_t> program_keys, read_keys;  // per trial, bit patterns of the stream keys
-  int threads = 1, ranks = 1, resumed = 0;
 };
 
 }  // namespace
@@ -392,18 +390,7 @@ void write_results(const Run& r) {
   {
     H5::H5File f = h5::create(tmp);
     H5::Group root = f.openGroup("/");
-    RunInfo info;
-    info.format = "aimc-mc";
-    info.status = r.status;
-    info.start_time = r.start_time;
-    info.end_time = r.end_time;
-    info.threads = r.threads;
-    info.ranks = r.ranks;
-    info.resumed = r.resumed;
-    info.config_path = c.file.path;
-    info.config_text = c.file.text;
-    info.seed = c.mc.seed;
-    write_run_info(root, info);
+    write_run_info(root, r.info);
     h5::set_attr(root, "model_path", c.model.path);
     h5::set_attr(root, "model_name", r.model_name);
     h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
@@ -491,9 +478,7 @@ void read_results(Run& r) {
   const McConfig& c = *r.cfg;
   H5::H5File f = h5::open_read(r.out);
   H5::Group root = f.openGroup("/");
-  const ResumeInfo ri = check_resumable(root, r.out, "aimc-mc", "aimc Monte Carlo", c.file.text, c.file.path);
-  r.start_time = ri.start_time;
-  r.resumed = ri.resumed;
+  resume_run(root, r.out, "aimc Monte Carlo", r.info);
   H5::Group pts = h5::open_group(root, "points", r.out);
   for (std::size_t p = 0; p < c.points(); ++p) {
     H5::Group g = h5::open_group(pts, point_name(p), r.out);
@@ -594,9 +579,7 @@ int run_mc(const McOptions& o) {
   r.model_accuracy = model.meta.test_accuracy;
   r.analog_layer_index = an[0]->analog_layers();
   r.layers = int(r.analog_layer_index.size());
-  r.threads = omp_get_max_threads();
-  r.ranks = mpi.size();
-  r.start_time = nets::utc_now();
+  r.info = begin_run("aimc-mc", c.file, c.mc.seed, mpi.size());
   for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);
   for (int t = 0; t < c.mc.trials; ++t) {  // once, not on every rewrite of the file
     r.program_keys.push_back(std::int64_t(program_stream(c.mc.seed, std::uint64_t(t)).key()));
@@ -661,8 +644,8 @@ int run_mc(const McOptions& o) {
     }
   }
   progress.finish();
-  r.status = "complete";
-  r.end_time = nets::utc_now();
+  r.info.status = "complete";
+  r.info.end_time = nets::utc_now();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   sched.finish();
   if (lead && !o.quiet) print_summary(r, seconds);

@@ -1,8 +1,10 @@
 #include "experiments/run_info.hpp"
 
+#include <omp.h>
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "nets/model_io.hpp"
 
 namespace aimc::experiments {
 
@@ -29,15 +31,27 @@ void write_run_info(H5::Group& root, const RunInfo& r) {
   h5::write_strings(root, "config", {r.config_text}, "the config, verbatim");
 }
 
-ResumeInfo check_resumable(const H5::Group& root, const std::string& path, const std::string& format,
-                           const std::string& what, const std::string& config_text, const std::string& config_path) {
-  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", path) != format)
+RunInfo begin_run(const std::string& format, const ConfigFile& config, std::int64_t seed, int ranks) {
+  RunInfo r;
+  r.format = format;
+  r.start_time = nets::utc_now();
+  r.threads = omp_get_max_threads();
+  r.ranks = ranks;
+  r.config_path = config.path;
+  r.config_text = config.text;
+  r.seed = seed;
+  return r;
+}
+
+void resume_run(const H5::Group& root, const std::string& path, const std::string& what, RunInfo& info) {
+  if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", path) != info.format)
     throw Error(path + ": --resume: not an " + what + " results file");
   const auto text = h5::read_strings(root, "config", path);
-  if (text.size() != 1 || text[0] != config_text)
-    throw Error(path + ": --resume: the file was written with a different config than " + config_path +
+  if (text.size() != 1 || text[0] != info.config_text)
+    throw Error(path + ": --resume: the file was written with a different config than " + info.config_path +
                 " (use another --out, or --force to start over)");
-  return {h5::attr_string(root, "start_time", path), int(h5::attr_int(root, "resumed", path)) + 1};
+  info.start_time = h5::attr_string(root, "start_time", path);
+  info.resumed = int(h5::attr_int(root, "resumed", path)) + 1;
 }
 
 }  // namespace aimc::experiments

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/config.hpp"
 #include "core/hdf5io.hpp"
 #include "core/params.hpp"
 
@@ -26,16 +27,13 @@ struct RunInfo {
 /// string dataset "config".
 void write_run_info(H5::Group& root, const RunInfo& info);
 
-/// What a results file tells a `--resume` run: when the campaign started and how many times it has been
-/// resumed, this run included.
-struct ResumeInfo {
-  std::string start_time;
-  int resumed = 0;
-};
-/// Checks that the file at `path` (root group `root`) has format `format` (else "not an <what> results
-/// file") and was written with exactly `config_text` (else an error naming `config_path`).
-ResumeInfo check_resumable(const H5::Group& root, const std::string& path, const std::string& format,
-                           const std::string& what, const std::string& config_text, const std::string& config_path);
+/// The RunInfo of a run starting now: format, config, seed, start time (UTC), OpenMP threads, MPI ranks.
+RunInfo begin_run(const std::string& format, const ConfigFile& config, std::int64_t seed, int ranks);
+
+/// For `--resume`: checks that the file at `path` (root group `root`) has info.format (else "not an
+/// <what> results file") and was written with exactly info.config_text (else an error naming the
+/// config), then takes over its start time and counts this run as one more resume.
+void resume_run(const H5::Group& root, const std::string& path, const std::string& what, RunInfo& info);
 
 /// This machine's host name ("unknown" if it cannot be read).
 std::string hostname();

@@ -1,7 +1,5 @@
 #include "experiments/snr.hpp"
 
-#include <omp.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -533,13 +531,7 @@ int run_snr(const SnrOptions& o) {
   if (o.out.empty()) throw Error("snr: --out must name the results file");
   if (fs::exists(o.out) && !o.force) throw Error(o.out + ": results file exists; pass --force to overwrite it");
 
-  RunInfo info;
-  info.format = "aimc-snr";
-  info.start_time = nets::utc_now();
-  info.threads = omp_get_max_threads();
-  info.config_path = c.file.path;
-  info.config_text = c.file.text;
-  info.seed = c.run.seed;
+  RunInfo info = begin_run("aimc-snr", c.file, c.run.seed, mpi.size());
 
   const auto models = c.run.model_list();
   long long total = 0;
