@@ -881,19 +881,10 @@ int run_hardnn(const HardnnOptions& o) {
   if (exists && !o.resume && !o.force)
     throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
 
-  if (!fs::exists(c.model.path))
-    throw Error(c.file.path + ": model.path = \"" + c.model.path + "\": model file not found");
-  auto model = nets::load_model(c.model.path);
-  auto test = data::load_fashion_mnist("test", c.data.dir);
-  if (c.data.subset > test.size())
-    fail_at(c.file.path, "data.subset", to_str(c.data.subset) + " exceeds the " + to_str(test.size()) + " test images");
-  test = test.head(c.data.subset);
+  CampaignInputs inputs = load_campaign_inputs(c.file.path, c.model, c.data);  // writes nothing
+  auto& model = inputs.model;
+  auto& test = inputs.test;
   nets::Network& net = model.net;
-  const Shape in = net.input_shape();
-  if (in.size() != test.shape.size() || net.output_shape().size() < test.classes)
-    throw Error(c.file.path + ": model " + c.model.path + " does not fit dataset " + c.data.dataset + " (inputs " +
-                to_str(in.size()) + " vs " + to_str(test.shape.size()) + ", outputs " + to_str(net.output_shape().size()) +
-                " vs " + to_str(test.classes) + " classes)");
 
   Run r;
   r.cfg = &c;

@@ -527,6 +527,23 @@ void print_summary(const Run& r, double seconds) {
 
 }  // namespace
 
+CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d) {
+  if (!fs::exists(m.path)) throw Error(config_path + ": model.path = \"" + m.path + "\": model file not found");
+  CampaignInputs in{nets::load_model(m.path), data::load_fashion_mnist("test", d.dir)};
+  auto& test = in.test;
+  if (d.subset > test.size())
+    fail_at(config_path, "data.subset", to_str(d.subset) + " exceeds the " + to_str(test.size()) + " test images");
+  test = test.head(d.subset);
+  const Shape s = in.model.net.input_shape();
+  const auto outputs = in.model.net.output_shape().size();
+  if (s.size() != test.shape.size() || outputs < test.classes)
+    throw Error(config_path + ": model " + m.path + " takes inputs (" + to_str(s.c) + ", " + to_str(s.h) + ", " +
+                to_str(s.w) + ") with " + to_str(outputs) + " outputs, but dataset " + d.dataset + " has (" +
+                to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " + to_str(test.shape.w) + ") and " +
+                to_str(test.classes) + " classes");
+  return in;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The campaign
 
@@ -543,20 +560,10 @@ int run_mc(const McOptions& o) {
     throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
 
   // Model and data (errors here leave any existing results untouched).
-  if (!fs::exists(c.model.path))
-    throw Error(c.file.path + ": model.path = \"" + c.model.path + "\": model file not found");
-  auto model = nets::load_model(c.model.path);
-  auto test = data::load_fashion_mnist("test", c.data.dir);
-  if (c.data.subset > test.size())
-    fail_at(c.file.path, "data.subset", to_str(c.data.subset) + " exceeds the " + to_str(test.size()) + " test images");
-  test = test.head(c.data.subset);
+  CampaignInputs inputs = load_campaign_inputs(c.file.path, c.model, c.data);
+  auto& model = inputs.model;
+  auto& test = inputs.test;
   auto cal = data::load_fashion_mnist("train", c.data.dir).head(c.data.calibration);
-  const Shape in = model.net.input_shape();
-  if (in.size() != test.shape.size() || model.net.output_shape().size() < test.classes)
-    throw Error(c.file.path + ": model " + c.model.path + " takes inputs (" + to_str(in.c) + ", " + to_str(in.h) + ", " +
-                to_str(in.w) + ") with " + to_str(model.net.output_shape().size()) + " outputs, but dataset " +
-                c.data.dataset + " has (" + to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " +
-                to_str(test.shape.w) + ") and " + to_str(test.classes) + " classes");
 
   // Prepared points: calibrated mappings and their digital prefixes (shared when equal).
   const std::size_t P = c.points();

@@ -16,7 +16,9 @@
 
 #include "core/config.hpp"
 #include "core/params.hpp"
+#include "data/dataset.hpp"
 #include "nets/analog.hpp"
+#include "nets/model_io.hpp"
 
 namespace aimc::experiments {
 
@@ -61,6 +63,16 @@ struct McConfig {
   std::vector<double> values_at(std::size_t point) const;
   nets::AnalogConfig analog_at(std::size_t point) const;
 };
+
+/// A campaign's model and its test subset.
+struct CampaignInputs {
+  nets::LoadedModel model;
+  data::Dataset test;  ///< the first data.subset test images
+};
+/// Loads [model] and the first [data] subset of the test set and checks that they fit each other
+/// (input size, enough outputs for the classes). Errors name the config file and key; nothing is
+/// written, so existing results stay untouched. Shared by every campaign that evaluates a model file.
+CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d);
 
 /// Reads the hardware sections of a config into `a`: [mapping], [rram], [dac], [adc], [sense_amp],
 /// [sram_qs], [sram_is], [sram_qr] (with technology/variation keys and presets), [mosfet] and the
