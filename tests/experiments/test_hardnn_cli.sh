@@ -14,15 +14,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/cli_test_lib.sh"
 done_jobs() {  # completed campaign + verification batches in a results file
-  local s=0 n
-  for g in campaign verify; do
-    n=$(h5dump -d /jobs/$g/done -y -w 0 "$1" 2>/dev/null | awk '/DATA \{/{f=1;next} f&&/\}/{exit} f' | tr ',' '\n' |
-      awk '{s+=$1} END{print s+0}')
-    s=$((s + n))
-  done
-  echo "$s"
+  echo $(($(h5_sum "$1" /jobs/campaign/done) + $(h5_sum "$1" /jobs/verify/done)))
 }
 same_results() {  # exact equality of every result group (timings and run metadata excluded)
   for g in /fmaps /heuristics /protection /verification /jobs /layers; do
@@ -53,21 +47,7 @@ TOML
   total=$(done_jobs full.h5)
   "$aimc" --threads 1 hardnn c.toml --out part.h5 --quiet --no-progress &
   pid=$!
-  killed=0
-  for _ in $(seq 1 6000); do
-    sleep 0.1
-    kill -0 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
-    [ -f part.h5 ] && [ "$(done_jobs part.h5)" -ge 1 ] || continue
-    kill -STOP "$pid"
-    if [ -f part.h5.journal ] && [ "$(grep -c " end$" part.h5.journal || true)" -ge 1 ]; then
-      kill -9 "$pid"
-      killed=1
-      break
-    fi
-    kill -CONT "$pid"
-  done
-  [ "$killed" = 1 ] || fail "could not catch the run between file rewrites"
-  wait "$pid" 2> /dev/null || true
+  kill_between_rewrites "$pid" part.h5 done_jobs
   n=$(done_jobs part.h5)
   j=$(grep -c " end$" part.h5.journal || true)
   echo "killed with $n of $total batches in the file and $j more in its journal"

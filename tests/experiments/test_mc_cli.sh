@@ -16,11 +16,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-done_trials() {  # sum of /summary/trials of a results file
-  h5dump -d /summary/trials -y -w 0 "$1" 2>/dev/null | awk '/DATA \{/{f=1;next} f&&/\}/{exit} f' | tr ',' '\n' |
-    awk '{s+=$1} END{print s+0}'
-}
+source "$(dirname "$0")/cli_test_lib.sh"
+done_trials() { h5_sum "$1" /summary/trials; }  # completed trials of a results file
 same_results() {  # exact equality of the per-trial and summary datasets (and their attributes)
   h5diff "$1" "$2" /points /points || fail "/points of $1 and $2 differ"
   h5diff "$1" "$2" /summary /summary || fail "/summary of $1 and $2 differ"
@@ -48,23 +45,7 @@ TOML
   [ "$(done_trials full.h5)" = 400 ] || fail "uninterrupted run did not complete 400 trials"
   "$aimc" --threads 1 mc c.toml --out part.h5 --quiet --no-progress &
   pid=$!
-  # Stop (SIGSTOP) the run whenever the file holds trials, and kill it (SIGKILL) at a moment when the
-  # journal also holds trials the file does not yet have, so the resume must replay the journal.
-  killed=0
-  for _ in $(seq 1 6000); do
-    sleep 0.1
-    kill -0 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
-    [ -f part.h5 ] && [ "$(done_trials part.h5)" -ge 1 ] || continue
-    kill -STOP "$pid"
-    if [ -f part.h5.journal ] && [ "$(grep -c " end$" part.h5.journal || true)" -ge 1 ]; then
-      kill -9 "$pid"
-      killed=1
-      break
-    fi
-    kill -CONT "$pid"
-  done
-  [ "$killed" = 1 ] || fail "could not catch the run between file rewrites"
-  wait "$pid" 2> /dev/null || true
+  kill_between_rewrites "$pid" part.h5 done_trials
   n=$(done_trials part.h5)
   j=0
   [ -f part.h5.journal ] && j=$(grep -c " end$" part.h5.journal || true)
