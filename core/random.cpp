@@ -6,6 +6,8 @@
 #include <boost/random/uniform_int_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>
 
+#include "core/philox.hpp"
+
 namespace aimc {
 
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -53,14 +55,19 @@ std::uint64_t Stream::below(std::uint64_t n) {
 bool Stream::bernoulli(double p) { return boost::random::bernoulli_distribution<double>(p)(engine_); }
 
 void Stream::fill_normal(Eigen::Ref<Matrix> m, float mean, float sd) {
-  boost::random::normal_distribution<float> d(mean, sd);
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = d(engine_);
+  if (m.size() == 0) return;
+  if (m.outerStride() == m.cols()) {
+    fill_normal(std::span<float>(m.data(), std::size_t(m.size())), mean, sd);
+    return;
+  }
+  for (Eigen::Index i = 0; i < m.rows(); ++i) fill_normal(std::span<float>(m.row(i).data(), std::size_t(m.cols())), mean, sd);
 }
 
 void Stream::fill_normal(std::span<float> v, float mean, float sd) {
-  boost::random::normal_distribution<float> d(mean, sd);
-  for (auto& x : v) x = d(engine_);
+  philox::normals(key_, bulk_, v);
+  bulk_ += v.size();
+  if (mean != 0.f || sd != 1.f)
+    for (auto& x : v) x = mean + sd * x;
 }
 
 void Stream::fill_uniform(Eigen::Ref<Matrix> m, float lo, float hi) {

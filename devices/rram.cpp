@@ -2,7 +2,6 @@
 
 #include <Eigen/SparseCore>
 #include <Eigen/SparseLU>
-#include <boost/random/normal_distribution.hpp>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -191,12 +190,9 @@ void realize(const RramParams& p, MatrixD& g, FaultMap& f, Stream& prog, std::ui
   }
   if (p.sigma_prog > 0.0) {
     Stream s = prog.child("rram.variation", {half});
-    // The draws in row-major order, then the model in a separate pass (hoisted out of the draw loop).
-    // The draws of s.normal() (a stateless boost normal_distribution<double>(0, 1) on the stream's
-    // engine, core/random.cpp), with the distribution inlined into the loop.
-    std::vector<double> z(std::size_t(R * C));
-    boost::random::normal_distribution<double> normal(0.0, 1.0);
-    for (auto& v : z) v = normal(s.engine());
+    // One standard normal per device, in row-major order (the stream's bulk sequence, core/random.hpp).
+    std::vector<float> z(std::size_t(R * C));
+    s.fill_normal(z);
     double* G = g.data();
     const Eigen::Index n = R * C;
     if (p.prog_model == "additive") {

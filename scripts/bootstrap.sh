@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config git
   libeigen3-dev libhdf5-dev hdf5-tools libboost-dev libboost-random-dev
-  doctest-dev libcli11-dev libtomlplusplus-dev zlib1g-dev
+  doctest-dev libcli11-dev libtomlplusplus-dev zlib1g-dev librandom123-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   python3-h5py python3-matplotlib python3-sklearn
