@@ -48,7 +48,7 @@ struct Options {
   int images = 10000, calibration = 256, chunk = 100, repeats = 5;
   int batch = 100, batch_trials = 400, batch_repeats = 5;
   double sigma_prog = 0.05, sigma_read = 0.01;
-  bool skip_cnn = false;
+  bool skip_cnn = false, no_snr = false;
   std::string profile;  // run only this case, `repeats` times (for perf/callgrind)
 };
 
@@ -141,6 +141,7 @@ void profile_case(const Options& o, const nets::LoadedModel& mlp, const nets::Lo
   const Matrix prefix = an.prefix(sub.x);
   experiments::McParams mc;
   mc.chunk = o.chunk;
+  if (o.no_snr) mc.snr_samples = 0;
   const int trials = batch ? o.batch_trials : o.repeats;
   const auto t0 = Clock::now();
   double acc = 0;
@@ -149,13 +150,18 @@ void profile_case(const Options& o, const nets::LoadedModel& mlp, const nets::Lo
               1e3 * seconds_since(t0) / trials, acc / trials);
 }
 
+/// Batch 100: wall time per trial on 1 thread and on `threads`, amortized. `snr` false: accuracy and
+/// loss only (McParams::snr_samples = 0), the work of the PyTorch loop; true: as `aimc mc` runs by
+/// default, with the per-layer SNR against the digital product (one more GEMM per layer on these
+/// 100 images, since they are all within the first snr_samples).
 void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const data::Dataset& cal, const Options& o,
-                 int threads) {
+                 int threads, bool snr) {
   const nets::AnalogNetwork an(m.net, hardware(o, false), cal.x);
   const data::Dataset sub = test.head(o.batch);
   const Matrix prefix = an.prefix(sub.x);
   experiments::McParams mc;
   mc.chunk = o.chunk;
+  if (!snr) mc.snr_samples = 0;
   std::vector<double> acc(std::size_t(o.batch_trials));
   auto run = [&](int nthreads) {
     return median_time(o.batch_repeats, [&](int rep) {
@@ -171,9 +177,10 @@ void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const da
   const double all = run(threads) / o.batch_trials;
   double mean = 0;
   for (double a : acc) mean += a / double(acc.size());
-  std::printf("mlp   batch %d, (a), %d trials: 1 thread %.3f ms/trial; %d threads %.3f ms/trial amortized = %.0f "
+  std::printf("mlp   batch %d, (a), %d trials, %s: 1 thread %.3f ms/trial; %d threads %.3f ms/trial amortized = %.0f "
               "trials/s (target < 1 ms; mean acc %.4f)\n",
-              o.batch, o.batch_trials, 1e3 * one, threads, 1e3 * all, 1.0 / all, mean);
+              o.batch, o.batch_trials, snr ? "with per-layer SNR" : "accuracy only", 1e3 * one, threads, 1e3 * all,
+              1.0 / all, mean);
 }
 
 }  // namespace
@@ -193,6 +200,7 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-cnn", o.skip_cnn, "MLP only");
   app.add_option("--profile", o.profile, "run only one case single-threaded, for a profiler")
       ->check(CLI::IsMember({"mlp-a", "mlp-b", "cnn-a", "cnn-b", "batch-a"}));
+  app.add_flag("--no-snr", o.no_snr, "with --profile: no per-layer SNR measurement (McParams::snr_samples = 0)");
   CLI11_PARSE(app, argc, argv);
   try {
     const int threads = omp_get_max_threads();
@@ -212,7 +220,8 @@ int main(int argc, char** argv) {
                 test.size(), o.chunk, o.sigma_prog, o.sigma_read, o.repeats, threads);
     bench_model("mlp", mlp, test, cal, o);
     if (!o.skip_cnn) bench_model("cnn", cnn, test, cal, o);
-    bench_batch(mlp, test, cal, o, threads);
+    bench_batch(mlp, test, cal, o, threads, false);
+    bench_batch(mlp, test, cal, o, threads, true);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aimc_bench: %s\n", e.what());
     return 1;

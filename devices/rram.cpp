@@ -4,6 +4,8 @@
 #include <Eigen/SparseLU>
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <vector>
 
 #include "core/error.hpp"
@@ -162,7 +164,7 @@ void RramProgrammedArray::mvm(const Eigen::Ref<const Matrix>& x, Matrix& y, Stre
 void RramProgrammedArray::mvm_sampled(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const {
   require(x.cols() == w_eff_.rows(), "rram mvm_sampled: input width must equal the tile rows");
   y.resize(x.rows(), w_eff_.cols());
-  const Matrix sd = var_.cwiseSqrt();
+  const Matrix sd = read_variance().cwiseSqrt();
   Matrix e(w_eff_.rows(), w_eff_.cols());
   for (Eigen::Index b = 0; b < x.rows(); ++b) {
     read.fill_normal(e);
@@ -180,53 +182,67 @@ std::unique_ptr<ProgrammedArray> RramArrayModel::program(const Eigen::Ref<const 
 
 namespace {
 
-/// Programs one conductance array of the differential pair from its target conductances (in place).
-void realize(const RramParams& p, MatrixD& g, FaultMap& f, Stream& prog, std::uint64_t half) {
+/// The device-to-device draws of one half (0: G+, 1: G-) of the differential pair, per device in
+/// row-major order. Each effect has its own child stream, so the draws of one do not depend on whether
+/// another is enabled, and the two halves are independent.
+struct HalfDraws {
+  std::vector<float> z;        // programming variation: one standard normal per device
+  std::optional<Stream> stuck;  // one uniform per device
+  std::optional<Stream> drift;  // one normal per device (drift exponent)
+  HalfDraws(const RramParams& p, Stream& prog, std::uint64_t half, std::size_t n) {
+    if (p.sigma_prog > 0.0) {
+      z.resize(n);
+      prog.child("rram.variation", {half}).fill_normal(z);
+    }
+    if (p.p_stuck_min > 0.0 || p.p_stuck_max > 0.0) stuck.emplace(prog.child("rram.stuck", {half}));
+    if (p.t_read_s > p.t0_s && p.sigma_drift_nu > 0.0) drift.emplace(prog.child("rram.drift", {half}));
+  }
+};
+
+enum class ProgModel { additive, relative, lognormal };
+
+/// Realizes one row of devices from their target conductances g[0, C) (RramParams, steps 1-4 of
+/// rram.hpp): level quantization, programming variation, stuck-at faults, drift. z: this row's
+/// standard normals. Each effect is a separate loop over the row, so the common ones vectorize.
+void realize_row(const RramParams& p, ProgModel model, double* g, Eigen::Index C, const float* z, HalfDraws& d,
+                 std::uint8_t* fault, double log_t) {
   const double gmin = p.g_min_S, gmax = p.g_max_S, span = gmax - gmin;
-  const Eigen::Index R = g.rows(), C = g.cols();
   if (p.levels >= 2) {
     const double step = span / double(p.levels - 1);
-    g = (((g.array() - gmin) / step).round() * step + gmin).matrix();
+    for (Eigen::Index j = 0; j < C; ++j) g[j] = std::round((g[j] - gmin) / step) * step + gmin;
   }
-  if (p.sigma_prog > 0.0) {
-    Stream s = prog.child("rram.variation", {half});
-    // One standard normal per device, in row-major order (the stream's bulk sequence, core/random.hpp).
-    std::vector<float> z(std::size_t(R * C));
-    s.fill_normal(z);
-    double* G = g.data();
-    const Eigen::Index n = R * C;
-    if (p.prog_model == "additive") {
-      const double a = p.sigma_prog * span;
-      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] + a * z[k], 0.0);
-    } else if (p.prog_model == "relative") {
-      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] * (1.0 + p.sigma_prog * z[k]), 0.0);
-    } else {
-      for (Eigen::Index k = 0; k < n; ++k) G[k] = std::max(G[k] * std::exp(p.sigma_prog * z[k]), 0.0);
+  if (z) {
+    const double sp = p.sigma_prog, a = sp * span;
+    switch (model) {
+      case ProgModel::additive:
+        for (Eigen::Index j = 0; j < C; ++j) g[j] = std::max(g[j] + a * double(z[j]), 0.0);
+        break;
+      case ProgModel::relative:
+        for (Eigen::Index j = 0; j < C; ++j) g[j] = std::max(g[j] * (1.0 + sp * double(z[j])), 0.0);
+        break;
+      case ProgModel::lognormal:
+        for (Eigen::Index j = 0; j < C; ++j) g[j] = std::max(g[j] * std::exp(sp * double(z[j])), 0.0);
+        break;
     }
   }
-  f.setZero(R, C);
-  if (p.p_stuck_min > 0.0 || p.p_stuck_max > 0.0) {
-    Stream s = prog.child("rram.stuck", {half});
-    for (Eigen::Index i = 0; i < R; ++i)
-      for (Eigen::Index j = 0; j < C; ++j) {
-        const double u = s.uniform();
-        if (u < p.p_stuck_min) {
-          g(i, j) = gmin;
-          f(i, j) = std::uint8_t(Fault::stuck_min);
-        } else if (u < p.p_stuck_min + p.p_stuck_max) {
-          g(i, j) = gmax;
-          f(i, j) = std::uint8_t(Fault::stuck_max);
-        }
+  std::fill(fault, fault + C, std::uint8_t(0));
+  if (d.stuck)
+    for (Eigen::Index j = 0; j < C; ++j) {
+      const double u = d.stuck->uniform();
+      if (u < p.p_stuck_min) {
+        g[j] = gmin;
+        fault[j] = std::uint8_t(Fault::stuck_min);
+      } else if (u < p.p_stuck_min + p.p_stuck_max) {
+        g[j] = gmax;
+        fault[j] = std::uint8_t(Fault::stuck_max);
       }
-  }
-  if (p.t_read_s > p.t0_s && (p.drift_nu != 0.0 || p.sigma_drift_nu > 0.0)) {
-    const double lt = std::log(p.t_read_s / p.t0_s);
-    if (p.sigma_drift_nu > 0.0) {
-      Stream s = prog.child("rram.drift", {half});
-      for (Eigen::Index i = 0; i < R; ++i)
-        for (Eigen::Index j = 0; j < C; ++j) g(i, j) *= std::exp(-(p.drift_nu + p.sigma_drift_nu * s.normal()) * lt);
-    } else {
-      g *= std::exp(-p.drift_nu * lt);
+    }
+  if (log_t > 0.0) {
+    if (d.drift) {
+      for (Eigen::Index j = 0; j < C; ++j) g[j] *= std::exp(-(p.drift_nu + p.sigma_drift_nu * d.drift->normal()) * log_t);
+    } else if (p.drift_nu != 0.0) {
+      const double f = std::exp(-p.drift_nu * log_t);
+      for (Eigen::Index j = 0; j < C; ++j) g[j] *= f;
     }
   }
 }
@@ -239,38 +255,77 @@ std::unique_ptr<RramProgrammedArray> RramArrayModel::program_rram(const Eigen::R
   if (w.rows() < 1 || w.cols() < 1 || w.rows() > p_.rows || w.cols() > p_.cols)
     throw Error("rram program: weight block " + std::to_string(w.rows()) + " x " + std::to_string(w.cols()) +
                 " does not fit the tile of rows x cols = " + std::to_string(p_.rows) + " x " + std::to_string(p_.cols));
-  if (!w.allFinite()) throw Error("rram program: weight block contains non-finite values");
-
+  const Eigen::Index R = w.rows(), C = w.cols();
+  const std::size_t n = std::size_t(R * C);
   const double gmin = p_.g_min_S, span = p_.g_max_S - p_.g_min_S, wm = double(w_max);
-  const MatrixD wc = w.cast<double>().cwiseMax(-wm).cwiseMin(wm);
-  MatrixD gp = (gmin + span * wc.cwiseMax(0.0).array() / wm).matrix();
-  MatrixD gn = (gmin + span * (-wc).cwiseMax(0.0).array() / wm).matrix();
+  const ProgModel model = p_.prog_model == "additive"   ? ProgModel::additive
+                          : p_.prog_model == "relative" ? ProgModel::relative
+                                                        : ProgModel::lognormal;
+  const double log_t = p_.t_read_s > p_.t0_s ? std::log(p_.t_read_s / p_.t0_s) : 0.0;
+  HalfDraws dp(p_, prog, 0, n), dn(p_, prog, 1, n);
 
   auto a = std::unique_ptr<RramProgrammedArray>(new RramProgrammedArray());
-  realize(p_, gp, a->f_plus_, prog, 0);
-  realize(p_, gn, a->f_minus_, prog, 1);
-  a->g_plus_ = gp.cast<float>();
-  a->g_minus_ = gn.cast<float>();
-
   a->scale_ = wm / span;
-  if (p_.r_wire_Ohm > 0.0)
-    a->w_eff_ = ((ir_drop_first_order(gp, p_.r_wire_Ohm) - ir_drop_first_order(gn, p_.r_wire_Ohm)) * a->scale_)
+  a->has_read_noise_ = p_.sigma_read > 0.0;
+  const double s2 = a->scale_ * a->scale_;
+  const bool relative_read = p_.read_model != "additive";
+  const double k_rel = p_.sigma_read * p_.sigma_read * s2;
+  const bool ir = p_.r_wire_Ohm > 0.0;
+  a->g_plus_.resize(R, C);
+  a->g_minus_.resize(R, C);
+  a->f_plus_.resize(R, C);
+  a->f_minus_.resize(R, C);
+  a->w_eff_.resize(R, C);
+  if (relative_read) a->var_.resize(R, C);
+  MatrixD gp_ir, gn_ir;  // double conductances for the IR-drop solve
+  if (ir) {
+    gp_ir.resize(R, C);
+    gn_ir.resize(R, C);
+  }
+  // Row by row: target conductances of the pair (G+ carries positive weights, G- negative ones, the
+  // other side at g_min), each side realized, then the pair's effective weight and read-noise variance.
+  // (Non-finite weights are detected on the way, without an early exit, and rejected at the end.)
+  std::vector<double> gp(std::size_t(C), 0.0), gn(std::size_t(C), 0.0);
+  const double g_per_w = span / wm;
+  int finite = 1;
+  for (Eigen::Index i = 0; i < R; ++i) {
+    const float* wr = w.row(i).data();
+    for (Eigen::Index j = 0; j < C; ++j) {
+      finite &= int(std::abs(wr[j]) <= std::numeric_limits<float>::max());
+      const double wc = std::min(std::max(double(wr[j]), -wm), wm);
+      gp[j] = gmin + g_per_w * std::max(wc, 0.0);
+      gn[j] = gmin + g_per_w * std::max(-wc, 0.0);
+    }
+    const std::size_t k0 = std::size_t(i * C);
+    realize_row(p_, model, gp.data(), C, dp.z.empty() ? nullptr : dp.z.data() + k0, dp, a->f_plus_.row(i).data(), log_t);
+    realize_row(p_, model, gn.data(), C, dn.z.empty() ? nullptr : dn.z.data() + k0, dn, a->f_minus_.row(i).data(), log_t);
+    float *op = a->g_plus_.row(i).data(), *on = a->g_minus_.row(i).data(), *we = a->w_eff_.row(i).data();
+    for (Eigen::Index j = 0; j < C; ++j) {
+      op[j] = float(gp[j]);
+      on[j] = float(gn[j]);
+      we[j] = float((gp[j] - gn[j]) * a->scale_);
+    }
+    if (relative_read) {
+      float* v = a->var_.row(i).data();
+      for (Eigen::Index j = 0; j < C; ++j) v[j] = float((gp[j] * gp[j] + gn[j] * gn[j]) * k_rel);
+    }
+    if (ir) {
+      for (Eigen::Index j = 0; j < C; ++j) {
+        gp_ir(i, j) = gp[j];
+        gn_ir(i, j) = gn[j];
+      }
+    }
+  }
+  if (!finite) throw Error("rram program: weight block contains non-finite values");
+  if (ir)
+    a->w_eff_ = ((ir_drop_first_order(gp_ir, p_.r_wire_Ohm) - ir_drop_first_order(gn_ir, p_.r_wire_Ohm)) * a->scale_)
                     .cast<float>();
-  else
-    a->w_eff_ = ((gp - gn) * a->scale_).cast<float>();
 
   // Read noise of the pair in weight units^2: (var(G+) + var(G-)) * scale^2. Read noise acts on the
   // conductances after IR-drop folding to first order only (its IR-drop modulation is O(r * sigma)).
-  a->has_read_noise_ = p_.sigma_read > 0.0;
-  const double s2 = a->scale_ * a->scale_;
-  if (p_.read_model == "additive") {
-    const double v0 = 2.0 * std::pow(p_.sigma_read * p_.g_max_S, 2) * s2;
-    a->var_ = Matrix::Constant(w.rows(), w.cols(), float(v0));
+  if (!relative_read) {
     a->uniform_var_ = true;
-    a->var0_ = float(v0);
-  } else {
-    const double k = p_.sigma_read * p_.sigma_read * s2;
-    a->var_ = ((gp.cwiseAbs2() + gn.cwiseAbs2()) * k).cast<float>();
+    a->var0_ = float(2.0 * std::pow(p_.sigma_read * p_.g_max_S, 2) * s2);
   }
   return a;
 }

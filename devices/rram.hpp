@@ -102,7 +102,9 @@ class RramProgrammedArray final : public ProgrammedArray {
 
   Matrix effective_weights() const override { return w_eff_; }
   /// Per-element read-noise variance of the effective weights (weight units^2), (rows, cols).
-  const Matrix& read_variance() const { return var_; }
+  Matrix read_variance() const {
+    return uniform_var_ ? Matrix::Constant(w_eff_.rows(), w_eff_.cols(), var0_) : var_;
+  }
   /// Realized conductances after variation, faults and drift (before the IR-drop folding), in S.
   const Matrix& g_plus() const { return g_plus_; }
   const Matrix& g_minus() const { return g_minus_; }
@@ -114,7 +116,7 @@ class RramProgrammedArray final : public ProgrammedArray {
 
  private:
   friend class RramArrayModel;
-  Matrix w_eff_, var_, g_plus_, g_minus_;
+  Matrix w_eff_, var_, g_plus_, g_minus_;  // var_ only when !uniform_var_
   FaultMap f_plus_, f_minus_;
   double scale_ = 1.0;
   bool has_read_noise_ = false;

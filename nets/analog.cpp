@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -260,7 +261,7 @@ struct AnalogInstance::LayerState {
   // of allocating (and page-faulting) tens of MB per chunk: lowered inputs, quantized inputs, one tile's
   // outputs, accumulated products, the layer output, and the outputs of the digital layers that follow
   // this analog layer up to the next one (a deque: growing it keeps references to earlier outputs valid).
-  Matrix scratch, scratch_ref, xq, part, Y, out;
+  Matrix scratch, scratch_ref, xq, part, out;
   std::deque<Matrix> after;
 };
 
@@ -430,11 +431,22 @@ std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const
   return inst;
 }
 
-AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), net_(owner.net_.clone()) {}
+AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), digital_(owner.net_.size()) {
+  std::size_t next = 0;
+  for (std::size_t i = owner.first_analog(); i < owner.net_.size(); ++i) {
+    if (next < owner.analog_.size() && owner.analog_[next] == i) ++next;
+    else digital_[i] = clone_layer(owner.net_.layer(i));
+  }
+}
 AnalogInstance::~AnalogInstance() = default;
 
 const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::size_t l) const {
   return state_.at(l)->tiles;
+}
+
+void AnalogInstance::set_slab_rows(int rows) {
+  if (rows < 1) throw Error("analog slab rows must be >= 1");
+  slab_rows_ = rows;
 }
 
 Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats,
@@ -448,77 +460,93 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
     stats->noise.resize(layers.size(), 0.0);
   }
   std::size_t next = 0;
-  for (std::size_t i = owner_.first_analog(); i < net_.size(); ++i) {
+  for (std::size_t i = owner_.first_analog(); i < owner_.net_.size(); ++i) {
     if (next < layers.size() && layers[next]->index == i) {
       const auto& L = *layers[next];
       auto& st = *state_[next];
       last = &st;
       after = 0;
-      Matrix &Y = st.Y, &part = st.part, &xq = st.xq;
       const auto& mapping = L.cfg.mapping;
-      const auto& ml = as_matmul(net_, i);
+      const auto& ml = as_matmul(owner_.net_, i);
+      const Eigen::Index B = x->rows(), P = ml.positions(), N = L.N;
       // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1): the DAC quantizes each layer input once, before
       // lower() (im2col only copies values and pads zeros, which quantize to 0, so lower(Q(x)) == Q(lower(x))
       // exactly, with ~kernel^2 fewer conversions for a convolution). Otherwise the phases of lower(x).
       // DAC saturations are counted per input value.
       const bool single = !L.dac->params().bit_serial && L.dac->phase_count() == 1;
-      std::vector<DacPhase> phases;
-      const Matrix* Xsingle = nullptr;
-      Eigen::Index rows = 0;
-      if (single) {
-        const std::uint64_t dac_sat = L.dac->quantize(*x, xq);
-        if (stats) stats->dac_saturated += dac_sat;
-        Xsingle = &ml.lower(xq, st.scratch);
-        rows = Xsingle->rows();
-      } else {
-        const Matrix& X = ml.lower(*x, st.scratch);
-        const std::uint64_t dac_sat = L.dac->quantize(*x, xq);
-        if (stats) stats->dac_saturated += dac_sat;
-        phases = L.dac->phases(X);
-        rows = X.rows();
-      }
-      Y.setZero(rows, L.N);
-      const std::size_t n_phases = single ? 1 : phases.size();
-      for (std::size_t p = 0; p < n_phases; ++p) {
-        const Matrix& Xp = single ? *Xsingle : phases[p].x;
-        const float a = single ? 1.f : float(phases[p].weight);
+      const std::uint64_t dac_sat = L.dac->quantize(*x, st.xq);
+      if (stats) stats->dac_saturated += dac_sat;
+      const std::size_t n_phases = single ? 1 : std::size_t(L.dac->phase_count());
+      // Streams of every (phase, slice, tile), kept across the slabs so that each continues its sequence.
+      const std::size_t n_tiles = std::size_t(L.S() * L.rb() * L.cb());
+      std::vector<Stream> tile_rs, readout_rs;
+      tile_rs.reserve(n_phases * n_tiles);
+      readout_rs.reserve(n_phases * n_tiles);
+      for (std::size_t p = 0; p < n_phases; ++p)
         for (int k = 0; k < L.S(); ++k)
-        for (int r = 0; r < L.rb(); ++r) {
-          const int rk = L.row0[r + 1] - L.row0[r];
-          const float ak = L.slices.empty() ? a : a * L.slice_gain[std::size_t(k)];
-          for (int c = 0; c < L.cb(); ++c) {
-            const int t = (k * L.rb() + r) * L.cb() + c, ck = L.col0[c + 1] - L.col0[c];
-            Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
-            if (!L.slices.empty()) rs = rs.child("slice", {std::uint64_t(k)});
-            st.tiles[std::size_t(t)]->mvm(Xp.middleCols(L.row0[r], rk), part, rs);
-            if (mapping.readout == "adc") {
-              AdcCounts counts;
-              L.adcs[std::size_t(t)].convert(part, rs, stats ? &counts : nullptr);
-              if (stats) {
-                stats->adc_saturated += counts.total_saturated();
-                stats->adc_conversions += counts.conversions;
-              }
-            } else if (mapping.readout == "sense_amp") {
-              st.sas[std::size_t(t)].convert(part, rs);
+          for (int r = 0; r < L.rb(); ++r)
+            for (int c = 0; c < L.cb(); ++c) {
+              Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
+              if (!L.slices.empty()) rs = rs.child("slice", {std::uint64_t(k)});
+              readout_rs.push_back(rs.child("readout"));
+              tile_rs.push_back(std::move(rs));
             }
-            if (ak == 1.f) Y.middleCols(L.col0[c], ck) += part;
-            else Y.middleCols(L.col0[c], ck) += ak * part;
-          }
+      // The layer output, written in place: raise() keeps the memory layout of the products (layer.hpp).
+      st.out.resize(B, P * N);
+      Eigen::Map<Matrix> Y(st.out.data(), B * P, N);
+      const Eigen::Index slab = std::max<Eigen::Index>(1, slab_rows_ / P);
+      AdcCounts counts;
+      for (Eigen::Index b0 = 0; b0 < B; b0 += slab) {
+        const Eigen::Index nb = std::min(slab, B - b0);
+        auto Ys = Y.middleRows(b0 * P, nb * P);
+        std::vector<DacPhase> phases;
+        std::optional<Eigen::Ref<const Matrix>> Xsingle;
+        if (single) Xsingle.emplace(ml.lower_samples(st.xq, b0, nb, st.scratch));
+        else phases = L.dac->phases(ml.lower_samples(*x, b0, nb, st.scratch));
+        for (std::size_t p = 0; p < n_phases; ++p) {
+          const Eigen::Ref<const Matrix>& Xp = single ? *Xsingle : Eigen::Ref<const Matrix>(phases[p].x);
+          const float a = single ? 1.f : float(phases[p].weight);
+          for (int k = 0; k < L.S(); ++k)
+            for (int r = 0; r < L.rb(); ++r) {
+              const int rk = L.row0[r + 1] - L.row0[r];
+              const float ak = L.slices.empty() ? a : a * L.slice_gain[std::size_t(k)];
+              const bool first = p == 0 && k == 0 && r == 0;
+              for (int c = 0; c < L.cb(); ++c) {
+                const std::size_t t = std::size_t((k * L.rb() + r) * L.cb() + c);
+                const std::size_t s = p * n_tiles + t;
+                const int ck = L.col0[c + 1] - L.col0[c];
+                st.tiles[t]->mvm(Xp.middleCols(L.row0[r], rk), st.part, tile_rs[s]);
+                if (mapping.readout == "adc") L.adcs[t].convert(st.part, readout_rs[s], stats ? &counts : nullptr);
+                else if (mapping.readout == "sense_amp") st.sas[t].convert(st.part, readout_rs[s]);
+                auto Yc = Ys.middleCols(L.col0[c], ck);
+                if (first) {
+                  if (ak == 1.f) Yc = st.part;
+                  else Yc = ak * st.part;
+                } else {
+                  if (ak == 1.f) Yc += st.part;
+                  else Yc += ak * st.part;
+                }
+              }
+            }
         }
+        if (stats && snr) {
+          const Matrix ref = ml.lower_samples(*x, b0, nb, st.scratch_ref) * ml.weight();
+          stats->signal[next] += double(ref.squaredNorm());
+          stats->noise[next] += double((Ys - ref).squaredNorm());
+        }
+        Ys.rowwise() += ml.bias().row(0);
       }
-      if (stats && snr) {
-        const Matrix ref = ml.lower(*x, st.scratch_ref) * ml.weight();
-        stats->signal[next] += double(ref.squaredNorm());
-        stats->noise[next] += double((Y - ref).squaredNorm());
+      if (stats) {
+        stats->adc_saturated += counts.total_saturated();
+        stats->adc_conversions += counts.conversions;
       }
-      ml.raise(Y, st.out);
       x = &st.out;
       ++next;
     } else {
       // first_analog() is analog, so a digital layer here always follows an analog one.
       if (last->after.size() <= after) last->after.emplace_back();
       Matrix& y = last->after[after++];
-      net_.layer(i).forward(*x, y, Mode::eval);
+      digital_[i]->forward(*x, y, Mode::eval);
       x = &y;
     }
   }

@@ -10,6 +10,9 @@
 ///                W_rc programmed on its own array; it computes P_rcp = readout(array(X_p[:, rows r]))
 ///   4. digital:  Y[:, cols c] = sum_p a_p sum_r P_rcp         (partial sums accumulated across tiles)
 ///   5. raise():  y = Y + bias (reshaped back for Conv2d)
+/// Steps 1-5 run on slabs of whole samples, about kSlabRows crossbar input rows at a time (one image
+/// of a 28 x 28 convolution, the whole chunk of a Dense layer), so that the lowered inputs, each
+/// tile's outputs and their sum stay in cache; a slab's result is the same as the whole chunk's.
 ///
 /// Weight bit-slicing (mapping.weight_slices S > 1, slice_bits b; as in ISAAC, Shafiee et al., ISCA
 /// 2016, Sec. 4): |w| is quantized to B = S b bits, code = round(|w| / w_max (2^B - 1)), and slice s
@@ -31,8 +34,10 @@
 /// Randomness: `AnalogNetwork::program(prog)` draws all device-to-device state (tile (l, r, c) from
 /// prog.child("tile", {l, r, c}), its sense amplifiers from prog.child("sense_amp", {l, r, c}));
 /// `AnalogInstance::forward` draws per-read noise for chunk k, phase p, tile (l, r, c) from
-/// read.child("read", {k, l, p, r, c}), so the outputs of a chunk depend only on the streams and
-/// the chunk index, never on threads. l is the analog layer's ordinal among the analog layers.
+/// read.child("read", {k, l, p, r, c}) and the read-out's (ADC noise, sense-amp noise) from that
+/// stream's child("readout"), each in row-major order of the chunk's rows, so the outputs of a chunk
+/// depend only on the streams and the chunk index, never on threads or slab sizes. l is the analog
+/// layer's ordinal among the analog layers.
 #include <memory>
 #include <span>
 #include <string>
@@ -152,8 +157,8 @@ class AnalogNetwork {
   std::vector<std::unique_ptr<Layer>> layers_;
 };
 
-/// One programmed device instance of an AnalogNetwork. Not thread-safe (owns a network copy whose
-/// digital layers keep state); use one instance per thread.
+/// One programmed device instance of an AnalogNetwork. Not thread-safe (owns copies of the digital
+/// layers that follow the first analog one, which keep state); use one instance per thread.
 class AnalogInstance {
  public:
   ~AnalogInstance();
@@ -166,6 +171,9 @@ class AnalogInstance {
   /// samples; SNR energies over the first `snr_samples` samples (rounded up to whole chunks).
   AnalogStats evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size = 100,
                        long long snr_samples = 500);
+  /// Crossbar input rows per slab (default kSlabRows); the outputs do not depend on it.
+  void set_slab_rows(int rows);
+  static constexpr int kSlabRows = 512;
   /// The programmed arrays of analog layer l, row-major over the tile grid.
   const std::vector<std::unique_ptr<devices::ProgrammedArray>>& tiles(std::size_t l) const;
 
@@ -173,9 +181,10 @@ class AnalogInstance {
   friend class AnalogNetwork;
   explicit AnalogInstance(const AnalogNetwork& owner);
   const AnalogNetwork& owner_;
-  Network net_;
+  std::vector<std::unique_ptr<Layer>> digital_;  // per network layer: a copy of a digital layer, else null
   struct LayerState;
   std::vector<std::unique_ptr<LayerState>> state_;
+  int slab_rows_ = kSlabRows;
 };
 
 }  // namespace aimc::nets

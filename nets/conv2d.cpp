@@ -172,6 +172,15 @@ const Matrix& Conv2d::lower(const Matrix& x, Matrix& scratch) const {
   return scratch;
 }
 
+Eigen::Ref<const Matrix> Conv2d::lower_samples(const Matrix& x, Eigen::Index b0, Eigen::Index nb,
+                                               Matrix& scratch) const {
+  detail::check_features("conv2d", "x", x, in_.size());
+  require(b0 >= 0 && nb >= 0 && b0 + nb <= x.rows(), "conv2d lower_samples: sample range out of bounds");
+  scratch.resize(nb * positions(), patch_size());
+  im2col(x.data() + b0 * in_.size(), nb, scratch.data());
+  return scratch;
+}
+
 void Conv2d::raise(const Matrix& products, Matrix& y) const {
   detail::check_features("conv2d", "products", products, out_.c);
   const long P = positions();

@@ -40,6 +40,8 @@ class Conv2d final : public MatmulLayer {
   int positions() const override { return out_.h * out_.w; }
   /// Fills scratch (B * positions(), K) with the im2col patches of x and returns it.
   const Matrix& lower(const Matrix& x, Matrix& scratch) const override;
+  Eigen::Ref<const Matrix> lower_samples(const Matrix& x, Eigen::Index b0, Eigen::Index nb,
+                                         Matrix& scratch) const override;
   void raise(const Matrix& products, Matrix& y) const override;
 
   int kernel() const { return kernel_; }

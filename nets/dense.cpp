@@ -76,6 +76,11 @@ const Matrix& Dense::lower(const Matrix& x, Matrix&) const {
   return x;
 }
 
+Eigen::Ref<const Matrix> Dense::lower_samples(const Matrix& x, Eigen::Index b0, Eigen::Index nb, Matrix&) const {
+  detail::check_features("dense", "x", x, in_);
+  return x.middleRows(b0, nb);
+}
+
 void Dense::raise(const Matrix& products, Matrix& y) const {
   detail::check_features("dense", "products", products, out_);
   y = products;

@@ -27,6 +27,8 @@ class Dense final : public MatmulLayer {
   const Matrix& bias() const override { return bias_.value; }
   int positions() const override { return 1; }
   const Matrix& lower(const Matrix& x, Matrix& scratch) const override;
+  Eigen::Ref<const Matrix> lower_samples(const Matrix& x, Eigen::Index b0, Eigen::Index nb,
+                                         Matrix& scratch) const override;
   void raise(const Matrix& products, Matrix& y) const override;
 
  private:

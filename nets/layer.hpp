@@ -67,7 +67,12 @@ class MatmulLayer : public Layer {
   virtual int positions() const = 0;       ///< output positions per sample: 1 (Dense), H_out * W_out (Conv2d)
   /// Returns the crossbar input rows for x: x itself, or `scratch` filled with im2col patches.
   virtual const Matrix& lower(const Matrix& x, Matrix& scratch) const = 0;
-  /// y = products (reshaped to (B, positions * N)) + bias.
+  /// The crossbar input rows of samples [b0, b0 + nb) of x only: rows [b0 positions(), (b0 + nb)
+  /// positions()) of lower(x). A view into x (Dense) or `scratch` (Conv2d).
+  virtual Eigen::Ref<const Matrix> lower_samples(const Matrix& x, Eigen::Index b0, Eigen::Index nb,
+                                                 Matrix& scratch) const = 0;
+  /// y = products (reshaped to (B, positions * N)) + bias. The reshape keeps the row-major memory
+  /// layout: row b of y is rows [b positions(), (b + 1) positions()) of the products, one after another.
   virtual void raise(const Matrix& products, Matrix& y) const = 0;
 };
 

@@ -7,18 +7,20 @@
 
 namespace aimc::nets {
 
+std::unique_ptr<Layer> clone_layer(const Layer& l) {
+  auto c = make_layer(l.spec());
+  auto src = const_cast<Layer&>(l).parameters();
+  auto dst = c->parameters();
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    dst[i]->value = src[i]->value;
+    dst[i]->grad = Matrix::Zero(src[i]->value.rows(), src[i]->value.cols());
+  }
+  return c;
+}
+
 Network Network::clone() const {
   Network n(input_);
-  for (const auto& l : layers_) {
-    auto c = make_layer(l->spec());
-    auto src = const_cast<Layer&>(*l).parameters();
-    auto dst = c->parameters();
-    for (std::size_t i = 0; i < src.size(); ++i) {
-      dst[i]->value = src[i]->value;
-      dst[i]->grad = Matrix::Zero(src[i]->value.rows(), src[i]->value.cols());
-    }
-    n.layers_.push_back(std::move(c));
-  }
+  for (const auto& l : layers_) n.layers_.push_back(clone_layer(*l));
   return n;
 }
 

@@ -11,6 +11,9 @@
 
 namespace aimc::nets {
 
+/// Deep copy of one layer: the same spec and parameter values, zero gradients.
+std::unique_ptr<Layer> clone_layer(const Layer& l);
+
 class Network {
  public:
   /// Called with (layer index, that layer's output) after the layer's forward.
