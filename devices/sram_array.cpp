@@ -56,6 +56,9 @@ void analog_mvm(const SramModel<P>& m, const SramOperatingPoint& op, const SramR
   const Eigen::Index batch = xl.rows();
   const double mw = std::ldexp(1.0, m.circuit.b_w) - 1;
   yl = MatrixD::Zero(batch, r.cols);
+  const Eigen::Index planes = m.circuit.b_w, per_row = 2 * planes * r.cols;
+  std::vector<float> z(std::size_t(batch * per_row));
+  rs.fill_normal(z);
   for (int phase = 0; phase < 2; ++phase) {
     const double sign = phase == 0 ? 1.0 : -1.0;
     MatrixD xt = (sign * xl).cwiseMax(0.0);
@@ -66,7 +69,8 @@ void analog_mvm(const SramModel<P>& m, const SramOperatingPoint& op, const SramR
     MatrixD acc = MatrixD::Zero(batch, r.cols);
     for (int k = 0; k < m.circuit.b_w; ++k) {
       MatrixD s = xt * r.gain[k];
-      plane_noise(m, op, r, k, xt, active, s, rs);
+      const PlaneNormals zk(z.data() + (phase * planes + k) * r.cols, batch, r.cols, Eigen::OuterStride<>(per_row));
+      plane_noise(m, op, r, k, xt, active, s, zk);
       acc += std::ldexp(1.0, k) * s;
     }
     VectorD xsum = xt.rowwise().sum();

@@ -96,7 +96,7 @@ SramRealization realize(const IsModel& m, const SramOperatingPoint& op, const Ma
 }
 
 void plane_noise(const IsModel&, const SramOperatingPoint& op, const SramRealization& r, int k, const MatrixD& xt,
-                 const std::vector<char>& active, MatrixD& s, Stream& rs) {
+                 const std::vector<char>& active, MatrixD& s, const PlaneNormals& z) {
   MatrixD var;
   if (op.beta_channel > 0) var = op.beta_channel * (xt * r.noise_gain[k]);
   const double reset2 = op.sigma_thermal_lsb * op.sigma_thermal_lsb;
@@ -104,7 +104,7 @@ void plane_noise(const IsModel&, const SramOperatingPoint& op, const SramRealiza
     if (!active[b]) continue;
     if (op.beta_channel > 0 || reset2 > 0)
       for (Eigen::Index c = 0; c < s.cols(); ++c)
-        s(b, c) += std::sqrt(reset2 + (op.beta_channel > 0 ? var(b, c) : 0.0)) * rs.normal();
+        s(b, c) += std::sqrt(reset2 + (op.beta_channel > 0 ? var(b, c) : 0.0)) * double(z(b, c));
     s.row(b) = s.row(b).cwiseMin(op.z_max);
   }
 }

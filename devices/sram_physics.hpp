@@ -72,19 +72,26 @@ SramRealization realize(const QsModel& m, const SramOperatingPoint& op, const Ma
 SramRealization realize(const IsModel& m, const SramOperatingPoint& op, const MatrixI& codes, Stream& s);
 SramRealization realize(const QrModel& m, const SramOperatingPoint& op, const MatrixI& codes, Stream& s);
 
+/// Standard normals for the cycle-to-cycle noise of one phase and bit plane: z(b, c) for batch row b,
+/// column c (a strided view of analog_mvm's draws).
+using PlaneNormals = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+
 /// Adds one conversion's cycle-to-cycle noise and clipping to the noiseless column sums `s`
 /// (batch x cols, LSB) of bit plane k, for the batch rows marked active (rows whose phase runs).
-/// xt: (batch x rows) input levels of this phase.
+/// xt: (batch x rows) input levels of this phase; z: the standard normals of this phase and plane.
 void plane_noise(const QsModel& m, const SramOperatingPoint& op, const SramRealization& r, int k,
-                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, Stream& rs);
+                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, const PlaneNormals& z);
 void plane_noise(const IsModel& m, const SramOperatingPoint& op, const SramRealization& r, int k,
-                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, Stream& rs);
+                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, const PlaneNormals& z);
 void plane_noise(const QrModel& m, const SramOperatingPoint& op, const SramRealization& r, int k,
-                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, Stream& rs);
+                 const MatrixD& xt, const std::vector<char>& active, MatrixD& s, const PlaneNormals& z);
 
 /// The analog dot products of a realized array: x_levels (batch x rows) are signed input levels
 /// (|x| <= M_x; positive and negative parts run as two phases, a phase only for batch rows that have
 /// inputs of that sign); y_levels (batch x cols) = sum_j w_level x_level plus the noise.
+/// Noise: 2 b_w cols standard normals per batch row from rs's normal sequence, in the order
+/// (row, phase, plane, column), drawn whether or not they are used, so that the numbers of row b do not
+/// depend on how many rows one call gets (slabs of a chunk continue the same sequence).
 template <class P>
 void analog_mvm(const SramModel<P>& m, const SramOperatingPoint& op, const SramRealization& r,
                 const MatrixD& x_levels, MatrixD& y_levels, Stream& rs);

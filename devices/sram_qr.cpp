@@ -107,14 +107,14 @@ SramRealization realize(const QrModel& m, const SramOperatingPoint& op, const Ma
 }
 
 void plane_noise(const QrModel& m, const SramOperatingPoint&, const SramRealization& r, int k, const MatrixD&,
-                 const std::vector<char>& active, MatrixD& s, Stream& rs) {
+                 const std::vector<char>& active, MatrixD& s, const PlaneNormals& z) {
   const double mx = std::ldexp(1.0, m.circuit.b_x) - 1;
   const double sqrt_ax = std::sqrt((std::ldexp(1.0, 2 * m.circuit.b_x) - 1) / 3);
   for (Eigen::Index b = 0; b < s.rows(); ++b) {
     if (!active[b]) continue;
     for (Eigen::Index c = 0; c < s.cols(); ++c) {
       s(b, c) += mx * r.offset_lsb(k, c);
-      if (r.sigma_lsb(k, c) > 0) s(b, c) += sqrt_ax * r.sigma_lsb(k, c) * rs.normal();
+      if (r.sigma_lsb(k, c) > 0) s(b, c) += sqrt_ax * r.sigma_lsb(k, c) * double(z(b, c));
     }
   }
 }

@@ -89,11 +89,11 @@ SramRealization realize(const QsModel& m, const SramOperatingPoint& op, const Ma
 }
 
 void plane_noise(const QsModel&, const SramOperatingPoint& op, const SramRealization&, int, const MatrixD&,
-                 const std::vector<char>& active, MatrixD& s, Stream& rs) {
+                 const std::vector<char>& active, MatrixD& s, const PlaneNormals& z) {
   for (Eigen::Index b = 0; b < s.rows(); ++b) {
     if (!active[b]) continue;
     if (op.sigma_thermal_lsb > 0)
-      for (Eigen::Index c = 0; c < s.cols(); ++c) s(b, c) += op.sigma_thermal_lsb * rs.normal();
+      for (Eigen::Index c = 0; c < s.cols(); ++c) s(b, c) += op.sigma_thermal_lsb * double(z(b, c));
     s.row(b) = s.row(b).cwiseMin(op.z_max);
   }
 }

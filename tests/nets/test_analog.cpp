@@ -162,6 +162,50 @@ TEST_CASE("analog: splitting a layer over tiles does not change its outputs (ide
   CHECK((ya - yb).cwiseAbs().maxCoeff() <= 1e-5 * ya.cwiseAbs().maxCoeff());
 }
 
+TEST_CASE("analog: outputs do not depend on the slab size, with every noise source on") {
+  // Slabs of 1 row, 7 rows, and the default: each tile's read stream and its read-out stream continue
+  // their sequences across slabs, so the draws and hence the outputs are the same bits.
+  struct Case {
+    const Fixture* f;
+    std::string substrate, readout;
+    int dac_bits;
+    bool bit_serial;
+  };
+  for (const Case& k : {Case{&mlp_fixture(), "rram", "adc", 8, false}, Case{&cnn_fixture(), "rram", "adc", 8, false},
+                        Case{&cnn_fixture(), "rram", "sense_amp", 8, false}, Case{&mlp_fixture(), "rram", "adc", 4, true},
+                        Case{&mlp_fixture(), "sram_qs", "adc", 6, false}, Case{&cnn_fixture(), "mosfet", "adc", 6, false}}) {
+    AnalogConfig c;
+    c.mapping.substrate = k.substrate;
+    c.mapping.readout = k.readout;
+    c.mapping.tile_rows = 16;
+    c.mapping.tile_cols = 8;
+    c.rram.sigma_prog = 0.05;
+    c.rram.sigma_read = 0.02;
+    c.adc.sigma_adc_lsb = 0.5;
+    c.sense_amp.sigma_read_sa = 0.05;
+    c.dac.bits = k.dac_bits;
+    c.dac.bit_serial = k.bit_serial;
+    const Fixture& f = *k.f;
+    AnalogNetwork an(f.net, c, f.train_set.x.topRows(100));
+    const Matrix x = an.prefix(f.test_set.x.topRows(40));
+    auto out = [&](int slab) {
+      auto inst = an.program(Stream(4, "prog"));
+      if (slab > 0) inst->set_slab_rows(slab);
+      AnalogStats st;
+      Matrix y = inst->forward(x, Stream(4, "read"), 3, &st, false);
+      return std::pair{y, st.adc_saturated};
+    };
+    const std::string what = k.substrate + " / " + k.readout + (k.bit_serial ? " / bit-serial" : "");
+    INFO(what);
+    const auto [y0, sat0] = out(0);
+    for (int slab : {1, 7}) {
+      const auto [y, sat] = out(slab);
+      CHECK(y == y0);
+      CHECK(sat == sat0);
+    }
+  }
+}
+
 TEST_CASE("analog: instances are keyed by their streams") {
   const Fixture& f = mlp_fixture();
   AnalogConfig c;
