@@ -35,7 +35,7 @@ std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose, std::init
   return h;
 }
 
-Stream::Stream(std::uint64_t key) : key_(key), engine_(key) {}
+Stream::Stream(std::uint64_t key) : key_(key) {}
 
 Stream::Stream(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices)
     : Stream(stream_key(seed, purpose, indices)) {}
@@ -44,15 +44,15 @@ Stream Stream::child(std::string_view purpose, std::initializer_list<std::uint64
   return Stream(stream_key(key_, purpose, indices));
 }
 
-double Stream::uniform() { return boost::random::uniform_01<double>()(engine_); }
+double Stream::uniform() { return boost::random::uniform_01<double>()(engine()); }
 
-double Stream::normal() { return boost::random::normal_distribution<double>(0.0, 1.0)(engine_); }
+double Stream::normal() { return boost::random::normal_distribution<double>(0.0, 1.0)(engine()); }
 
 std::uint64_t Stream::below(std::uint64_t n) {
-  return boost::random::uniform_int_distribution<std::uint64_t>(0, n - 1)(engine_);
+  return boost::random::uniform_int_distribution<std::uint64_t>(0, n - 1)(engine());
 }
 
-bool Stream::bernoulli(double p) { return boost::random::bernoulli_distribution<double>(p)(engine_); }
+bool Stream::bernoulli(double p) { return boost::random::bernoulli_distribution<double>(p)(engine()); }
 
 void Stream::fill_normal(Eigen::Ref<Matrix> m, float mean, float sd) {
   if (m.size() == 0) return;
@@ -72,8 +72,9 @@ void Stream::fill_normal(std::span<float> v, float mean, float sd) {
 
 void Stream::fill_uniform(Eigen::Ref<Matrix> m, float lo, float hi) {
   boost::random::uniform_real_distribution<float> d(lo, hi);
+  Engine& e = engine();
   for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = d(engine_);
+    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = d(e);
 }
 
 }  // namespace aimc

@@ -18,6 +18,7 @@
 #include <boost/random/mersenne_twister.hpp>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -42,7 +43,12 @@ class Stream {
   Stream child(std::string_view purpose, std::initializer_list<std::uint64_t> indices = {}) const;
 
   std::uint64_t key() const { return key_; }
-  Engine& engine() { return engine_; }
+  /// The scalar draws' engine, seeded with the key on first use (streams used only for bulk fills
+  /// never pay the 312-word seeding).
+  Engine& engine() {
+    if (!engine_) engine_.emplace(key_);
+    return *engine_;
+  }
 
   double uniform();                    ///< U[0, 1)
   double normal();                     ///< N(0, 1)
@@ -69,7 +75,7 @@ class Stream {
   explicit Stream(std::uint64_t key);
   std::uint64_t key_;
   std::uint64_t bulk_ = 0;  // position in the normal sequence
-  Engine engine_;
+  std::optional<Engine> engine_;
 };
 
 }  // namespace aimc

@@ -90,6 +90,12 @@ Adc::Adc(const AdcParams& p, std::vector<double> range) : p_(p), range_(std::mov
     if (!(range_[j] > 0.0) || !std::isfinite(range_[j]))
       throw Error("adc: range of column " + std::to_string(j) + " = " + to_str(range_[j]) +
                   ": must be positive and finite");
+  const double levels = std::ldexp(1.0, p_.bits);
+  for (double s : range_) {
+    lo_.push_back(-s);
+    step_.push_back((s - lo_.back()) / levels);  // as quantize_midrise: (hi - lo) / levels
+    inv_step_.push_back(1.0 / step_.back());
+  }
 }
 
 std::vector<double> Adc::calibrate_ranges(const AdcParams& p, const Eigen::Ref<const Matrix>& y) {
@@ -123,33 +129,46 @@ double Adc::lsb(int col) const { return 2.0 * range_.at(col) / std::ldexp(1.0, p
 namespace {
 
 /// One row of noise-free conversions, y[j] = quantize_midrise(y[j], bits, lo[j], -lo[j]) with lo = -s and
-/// step = 2 s / 2^bits precomputed, and sat[j] += (y[j] outside [-s, s]). The AVX2 path performs the
-/// same IEEE operations as the scalar loop (which is the reference and handles the tail): a division, a
-/// floor, the clamp to [0, top] (applied before the floor: equal for every non-NaN input because top is
-/// an integer) and one fused multiply-add for lo + (k + 0.5) * step, as the compiler contracts the scalar
-/// expression under -march=x86-64-v3.
-void convert_row(float* y, Eigen::Index C, const double* s, const double* lo, const double* step, double top,
+/// step = 2 s / 2^bits precomputed, and sat[j] += (y[j] outside [-s, s]). The code is
+/// floor((v - lo) / step) clamped to [0, top]. The AVX2 path multiplies by 1 / step instead of dividing:
+/// that quotient differs from the divided one by a few units in the 53rd bit (|q| <= 2^24, so by less
+/// than 1e-8 absolute), so the floors can only differ when q is within kNearInteger of an integer, and
+/// there (rarely) the division is redone. The clamp commutes with the floor (top is an integer); the
+/// level is one fused multiply-add lo + (k + 0.5) * step, as the compiler contracts the scalar
+/// expression under -march=x86-64-v3. The scalar loop is the reference and handles the tail.
+constexpr double kNearInteger = 0x1p-24;
+
+void convert_row(float* y, Eigen::Index C, const double* lo, const double* step, const double* inv, double top,
                  std::uint64_t* sat) {
   Eigen::Index j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
   const __m256d zero = _mm256_setzero_pd(), vtop = _mm256_set1_pd(top), half = _mm256_set1_pd(0.5);
+  const __m256d tol = _mm256_set1_pd(kNearInteger), one_m_tol = _mm256_set1_pd(1.0 - kNearInteger);
+  const __m256d sign = _mm256_set1_pd(-0.0);
   const __m256i one = _mm256_set1_epi64x(1);
   for (; j + 4 <= C; j += 4) {
     const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(y + j));
-    const __m256d l = _mm256_loadu_pd(lo + j), st = _mm256_loadu_pd(step + j), hi = _mm256_loadu_pd(s + j);
+    const __m256d l = _mm256_loadu_pd(lo + j), st = _mm256_loadu_pd(step + j);
+    const __m256d hi = _mm256_xor_pd(l, sign);
     const __m256d out = _mm256_or_pd(_mm256_cmp_pd(v, hi, _CMP_GT_OQ), _mm256_cmp_pd(v, l, _CMP_LT_OQ));
     __m256i* sp = reinterpret_cast<__m256i*>(sat + j);
     _mm256_storeu_si256(sp, _mm256_add_epi64(_mm256_loadu_si256(sp), _mm256_and_si256(_mm256_castpd_si256(out), one)));
-    __m256d t = _mm256_div_pd(_mm256_sub_pd(v, l), st);
-    t = _mm256_blendv_pd(t, zero, _mm256_cmp_pd(t, zero, _CMP_LT_OQ));
-    t = _mm256_blendv_pd(t, vtop, _mm256_cmp_pd(t, vtop, _CMP_GT_OQ));
-    const __m256d k = _mm256_floor_pd(t);
+    const __m256d a = _mm256_sub_pd(v, l);
+    const __m256d q = _mm256_mul_pd(a, _mm256_loadu_pd(inv + j));
+    __m256d k = _mm256_floor_pd(q);
+    const __m256d f = _mm256_sub_pd(q, k);
+    const __m256d near = _mm256_or_pd(_mm256_cmp_pd(f, tol, _CMP_LT_OQ), _mm256_cmp_pd(f, one_m_tol, _CMP_GT_OQ));
+    if (_mm256_movemask_pd(near)) k = _mm256_floor_pd(_mm256_div_pd(a, st));
+    k = _mm256_blendv_pd(k, zero, _mm256_cmp_pd(k, zero, _CMP_LT_OQ));
+    k = _mm256_blendv_pd(k, vtop, _mm256_cmp_pd(k, vtop, _CMP_GT_OQ));
     _mm_storeu_ps(y + j, _mm256_cvtpd_ps(_mm256_fmadd_pd(_mm256_add_pd(k, half), st, l)));
   }
+#else
+  (void)inv;
 #endif
   for (; j < C; ++j) {
     const double v = y[j];
-    sat[j] += std::uint64_t((v > s[j]) | (v < lo[j]));
+    sat[j] += std::uint64_t((v > -lo[j]) | (v < lo[j]));
     double k = std::floor((v - lo[j]) / step[j]);
     k = k < 0 ? 0 : k;
     k = k > top ? top : k;
@@ -178,20 +197,20 @@ void Adc::convert(Eigen::Ref<Matrix> y, Stream& read, AdcCounts* counts) const {
       }
     }
   } else {
-    // Noise-free conversions: quantize_midrise(v, bits, -s, s) with its per-column constants hoisted
-    // out of the loop (same operations, so the same bits; see convert_row).
+    // Noise-free conversions: quantize_midrise(v, bits, -s, s) with its per-column constants
+    // precomputed (the same bits; see convert_row).
     const Eigen::Index C = y.cols();
-    const double levels = std::ldexp(1.0, p_.bits), top = levels - 1;
-    std::vector<double> lo(static_cast<std::size_t>(C)), step(static_cast<std::size_t>(C));
-    for (Eigen::Index j = 0; j < C; ++j) {
-      lo[j] = -range_[j];
-      step[j] = (range_[j] - lo[j]) / levels;
+    const double top = std::ldexp(1.0, p_.bits) - 1;
+    thread_local std::vector<std::uint64_t> scratch;
+    std::uint64_t* sat = nullptr;
+    if (counts) {
+      sat = counts->saturated.data();
+    } else {
+      scratch.assign(static_cast<std::size_t>(C), 0);
+      sat = scratch.data();
     }
-    std::vector<std::uint64_t> sat(static_cast<std::size_t>(C), 0);
     for (Eigen::Index b = 0; b < y.rows(); ++b)
-      convert_row(y.data() + b * y.outerStride(), C, range_.data(), lo.data(), step.data(), top, sat.data());
-    if (counts)
-      for (Eigen::Index j = 0; j < C; ++j) counts->saturated[j] += sat[j];
+      convert_row(y.data() + b * y.outerStride(), C, lo_.data(), step_.data(), inv_step_.data(), top, sat);
   }
   if (counts) counts->conversions += std::uint64_t(y.rows()) * std::uint64_t(y.cols());
 }

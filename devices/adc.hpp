@@ -77,6 +77,7 @@ class Adc {
  private:
   AdcParams p_;
   std::vector<double> range_;
+  std::vector<double> lo_, step_, inv_step_;  // per column: -s_j, 2 s_j / 2^B, 1 / step
 };
 
 }  // namespace aimc::devices

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/error.hpp"
@@ -192,6 +193,54 @@ TEST_CASE("adc: without noise conversion is deterministic / with noise same stre
   noisy.convert(e, r5);
   CHECK(c == d);
   CHECK(c != e);
+}
+
+TEST_CASE("adc: the vectorized conversion equals quantize_midrise bit for bit, thresholds included") {
+  // Random values over 1.5 ranges, and the floats nearest to every decision threshold lo + k step and
+  // their neighbours (where a multiply by 1/step and a division can floor differently), for several
+  // resolutions and ranges; 9 columns so that the 4-wide path and the scalar tail both run.
+  Stream s(kSeed, "adc.exact");
+  for (int bits : {1, 3, 8, 12, 16, 24}) {
+    std::vector<double> ranges;
+    for (int j = 0; j < 9; ++j) ranges.push_back(0.1 + 3.0 * s.uniform());
+    AdcParams p;
+    p.bits = bits;
+    const Adc adc(p, ranges);
+    const int rows = 600;
+    Matrix y(rows, 9);
+    for (int j = 0; j < 9; ++j) {
+      const double r = ranges[std::size_t(j)], step = 2 * r / std::ldexp(1.0, bits);
+      for (int i = 0; i < rows; ++i) {
+        if (i < rows / 3) {
+          y(i, j) = float((s.uniform() * 3 - 1.5) * r);
+        } else {
+          const double k = std::floor(s.uniform() * std::ldexp(1.0, bits));  // a threshold
+          const float t = float(-r + k * step);
+          const int nudge = int(s.below(5)) - 2;  // the float itself or up to two ulps away
+          float v = t;
+          for (int u = 0; u < std::abs(nudge); ++u) v = std::nextafter(v, nudge > 0 ? 1e30f : -1e30f);
+          y(i, j) = v;
+        }
+      }
+    }
+    Matrix q = y;
+    Stream unused(0, "unused");
+    AdcCounts counts;
+    adc.convert(q, unused, &counts);
+    long mismatches = 0, saturated = 0;
+    for (int j = 0; j < 9; ++j)
+      for (int i = 0; i < rows; ++i) {
+        const double r = ranges[std::size_t(j)];
+        bool clipped = false;
+        const float expect = float(quantize_midrise(double(y(i, j)), bits, -r, r, &clipped));
+        mismatches += std::memcmp(&expect, &q(i, j), sizeof(float)) != 0;
+        saturated += double(y(i, j)) > r || double(y(i, j)) < -r;
+      }
+    INFO("bits " << bits);
+    CHECK(mismatches == 0);
+    CHECK(long(counts.total_saturated()) == saturated);
+    CHECK(saturated > 0);
+  }
 }
 
 TEST_CASE("adc: bad parameters are rejected naming the parameter") {
