@@ -86,15 +86,28 @@ void AdcCounts::merge(const AdcCounts& o) {
 
 Adc::Adc(const AdcParams& p, std::vector<double> range) : p_(p), range_(std::move(range)) {
   validate(p_, "adc");
-  for (std::size_t j = 0; j < range_.size(); ++j)
+  for (std::size_t j = 0; j < range_.size(); ++j) {
     if (!(range_[j] > 0.0) || !std::isfinite(range_[j]))
       throw Error("adc: range of column " + std::to_string(j) + " = " + to_str(range_[j]) +
                   ": must be positive and finite");
+    // Ranges are float values, the precision of the array outputs; then every level
+    // -s + (k + 1/2) 2 s / 2^B = (2k + 1 - 2^B) s 2^-B has at most 24 + B + 1 significant bits, so it
+    // is exact in double and one float multiplication rounds it as the double path does.
+    range_[j] = double(std::min(float(range_[j]), std::numeric_limits<float>::max()));
+    if (!(range_[j] > 0.0))
+      throw Error("adc: range of column " + std::to_string(j) + " = " + to_str(range_[j]) +
+                  ": below the smallest positive float");
+  }
   const double levels = std::ldexp(1.0, p_.bits);
+  float_path_ = p_.bits <= 12;
   for (double s : range_) {
     lo_.push_back(-s);
     step_.push_back((s - lo_.back()) / levels);  // as quantize_midrise: (hi - lo) / levels
     inv_step_.push_back(1.0 / step_.back());
+    lo_f_.push_back(float(lo_.back()));
+    inv_step_f_.push_back(float(inv_step_.back()));
+    half_step_f_.push_back(float(s / levels));  // exact: a power-of-two multiple of a float
+    float_path_ &= half_step_f_.back() >= std::numeric_limits<float>::min();  // normal, so products are exact
   }
 }
 
@@ -176,6 +189,51 @@ void convert_row(float* y, Eigen::Index C, const double* lo, const double* step,
   }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/// The same conversions as convert_row, 8 at a time in float, when B <= 12 and every s 2^-B is a
+/// normal float (the ranges are floats, so lo = -s is too). The float quotient q = (v - lo) (1/step)_f
+/// differs from the double one by at most 3 * 2^(B-24) (the roundings of the difference, of 1/step and
+/// of the product, each 2^-24 relative, with |v - lo| <= 2 s and s / step = 2^(B-1)), so within
+/// tol = 4 * 2^(B-24) of an integer the eight codes are recomputed in double with the division.
+/// Saturation: v > s and v < -s compare floats exactly. The level -s + (k + 1/2) step is
+/// (2k + 1 - 2^B) (s 2^-B): an exact integer times an exact float, rounded once, as in double.
+/// sat32: per column.
+void convert_row_f(float* y, Eigen::Index C, const float* lof, const float* invf, const float* hstep,
+                   const double* lo, const double* step, const double* inv, double top, float tol, std::uint32_t* sat32,
+                   std::uint64_t* sat) {
+  Eigen::Index j = 0;
+  const __m256 zero = _mm256_setzero_ps(), vtop = _mm256_set1_ps(float(top)), sign = _mm256_set1_ps(-0.f);
+  const __m256 vtol = _mm256_set1_ps(tol), one_m_tol = _mm256_set1_ps(1.f - tol);
+  const __m256 two = _mm256_set1_ps(2.f), offset = _mm256_set1_ps(float(-top));  // 1 - 2^B
+  for (; j + 8 <= C; j += 8) {
+    const __m256 v = _mm256_loadu_ps(y + j);
+    const __m256 l = _mm256_loadu_ps(lof + j);
+    const __m256 out = _mm256_or_ps(_mm256_cmp_ps(v, _mm256_xor_ps(l, sign), _CMP_GT_OQ), _mm256_cmp_ps(v, l, _CMP_LT_OQ));
+    __m256i* sp = reinterpret_cast<__m256i*>(sat32 + j);
+    _mm256_storeu_si256(sp, _mm256_sub_epi32(_mm256_loadu_si256(sp), _mm256_castps_si256(out)));
+    const __m256 q = _mm256_mul_ps(_mm256_sub_ps(v, l), _mm256_loadu_ps(invf + j));
+    __m256 k = _mm256_floor_ps(q);
+    const __m256 f = _mm256_sub_ps(q, k);
+    if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(f, vtol, _CMP_LT_OQ), _mm256_cmp_ps(f, one_m_tol, _CMP_GT_OQ)))) {
+      const __m256d l0 = _mm256_loadu_pd(lo + j), l1 = _mm256_loadu_pd(lo + j + 4);
+      const __m256d s0 = _mm256_loadu_pd(step + j), s1 = _mm256_loadu_pd(step + j + 4);
+      const __m256d k0 = _mm256_floor_pd(_mm256_div_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), l0), s0));
+      const __m256d k1 = _mm256_floor_pd(_mm256_div_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), l1), s1));
+      // Clamp in double first: a code far outside [0, top] need not be representable in float.
+      const __m256d dz = _mm256_setzero_pd(), dt = _mm256_set1_pd(top);
+      const __m256d c0 = _mm256_blendv_pd(_mm256_blendv_pd(k0, dz, _mm256_cmp_pd(k0, dz, _CMP_LT_OQ)), dt, _mm256_cmp_pd(k0, dt, _CMP_GT_OQ));
+      const __m256d c1 = _mm256_blendv_pd(_mm256_blendv_pd(k1, dz, _mm256_cmp_pd(k1, dz, _CMP_LT_OQ)), dt, _mm256_cmp_pd(k1, dt, _CMP_GT_OQ));
+      k = _mm256_set_m128(_mm256_cvtpd_ps(c1), _mm256_cvtpd_ps(c0));
+    }
+    // Clamp to [0, top]; the operand order keeps a NaN code NaN, as the double path does.
+    k = _mm256_max_ps(zero, k);
+    k = _mm256_min_ps(vtop, k);
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_fmadd_ps(k, two, offset), _mm256_loadu_ps(hstep + j)));
+  }
+  if (j < C) convert_row(y + j, C - j, lo + j, step + j, inv + j, top, sat + j);
+}
+#endif
+
 }  // namespace
 
 void Adc::convert(Eigen::Ref<Matrix> y, Stream& read, AdcCounts* counts) const {
@@ -209,8 +267,21 @@ void Adc::convert(Eigen::Ref<Matrix> y, Stream& read, AdcCounts* counts) const {
       scratch.assign(static_cast<std::size_t>(C), 0);
       sat = scratch.data();
     }
-    for (Eigen::Index b = 0; b < y.rows(); ++b)
-      convert_row(y.data() + b * y.outerStride(), C, lo_.data(), step_.data(), inv_step_.data(), top, sat);
+#if defined(__AVX2__) && defined(__FMA__)
+    if (float_path_ && y.rows() < (Eigen::Index(1) << 31)) {
+      thread_local std::vector<std::uint32_t> sat32;
+      sat32.assign(static_cast<std::size_t>(C), 0u);
+      const float tol = std::ldexp(4.f, p_.bits - 24);
+      for (Eigen::Index b = 0; b < y.rows(); ++b)
+        convert_row_f(y.data() + b * y.outerStride(), C, lo_f_.data(), inv_step_f_.data(), half_step_f_.data(), lo_.data(),
+                      step_.data(), inv_step_.data(), top, tol, sat32.data(), sat);
+      for (Eigen::Index j = 0; j < C; ++j) sat[j] += sat32[std::size_t(j)];
+    } else
+#endif
+    {
+      for (Eigen::Index b = 0; b < y.rows(); ++b)
+        convert_row(y.data() + b * y.outerStride(), C, lo_.data(), step_.data(), inv_step_.data(), top, sat);
+    }
   }
   if (counts) counts->conversions += std::uint64_t(y.rows()) * std::uint64_t(y.cols());
 }

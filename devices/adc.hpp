@@ -56,7 +56,8 @@ struct AdcCounts {
 
 class Adc {
  public:
-  /// ADC with given per-column ranges s_j > 0. Validates the parameters.
+  /// ADC with given per-column ranges s_j > 0, rounded to float (range() returns the rounded values).
+  /// Validates the parameters.
   Adc(const AdcParams& p, std::vector<double> range);
   /// ADC with ranges calibrated per column on y_cal (batch, cols) by p.calibration. A column whose
   /// calibration samples are all zero gets the smallest positive float range.
@@ -78,6 +79,8 @@ class Adc {
   AdcParams p_;
   std::vector<double> range_;
   std::vector<double> lo_, step_, inv_step_;  // per column: -s_j, 2 s_j / 2^B, 1 / step
+  std::vector<float> lo_f_, inv_step_f_, half_step_f_;  // float: lo, 1 / step (rounded), s 2^-B
+  bool float_path_ = false;  // B <= 12 and every s 2^-B a normal float (see convert_row_f)
 };
 
 }  // namespace aimc::devices
