@@ -120,7 +120,7 @@ void fill_scalar(std::uint32_t k0, std::uint32_t k1, std::uint64_t first, float*
 inline void mulhilo8(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
   const __m256i even = _mm256_mul_epu32(a, m);                         // lanes 0, 2, 4, 6 as 64-bit
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);  // lanes 1, 3, 5, 7
-  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  lo = _mm256_mullo_epi32(a, m);
   hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 
@@ -174,16 +174,17 @@ inline void box_muller8(__m256i wa, __m256i wb, __m256& za, __m256& zb) {
   zb = _mm256_mul_ps(r, b);
 }
 
-/// Philox4x32-10 of blocks j0 .. j0 + 15, as two groups of 8 lanes (two independent dependency chains
-/// interleaved, so that the multiplier latency of one overlaps the other).
-inline void philox16(std::uint64_t j0, std::uint32_t k0, std::uint32_t k1, __m256i x[2][4]) {
-  alignas(32) std::uint32_t lo[16], hi[16];
-  for (int l = 0; l < 16; ++l) {
+/// Philox4x32-10 of blocks j0 .. j0 + 8 G - 1, as G groups of 8 lanes (independent dependency chains
+/// interleaved, so that the multiplier latency of one overlaps the others).
+template <int G>
+inline void philox_groups(std::uint64_t j0, std::uint32_t k0, std::uint32_t k1, __m256i x[G][4]) {
+  alignas(32) std::uint32_t lo[8 * G], hi[8 * G];
+  for (int l = 0; l < 8 * G; ++l) {
     const std::uint64_t j = j0 + std::uint64_t(l);
     lo[l] = std::uint32_t(j);
     hi[l] = std::uint32_t(j >> 32);
   }
-  for (int g = 0; g < 2; ++g) {
+  for (int g = 0; g < G; ++g) {
     x[g][0] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo + 8 * g));
     x[g][1] = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi + 8 * g));
     x[g][2] = _mm256_setzero_si256();
@@ -196,7 +197,7 @@ inline void philox16(std::uint64_t j0, std::uint32_t k0, std::uint32_t k1, __m25
       k1 += kW1;
     }
     const __m256i vk0 = _mm256_set1_epi32(std::int32_t(k0)), vk1 = _mm256_set1_epi32(std::int32_t(k1));
-    for (int g = 0; g < 2; ++g) {
+    for (int g = 0; g < G; ++g) {
       __m256i hi0, lo0, hi1, lo1;
       mulhilo8(x[g][0], m0, hi0, lo0);
       mulhilo8(x[g][2], m1, hi1, lo1);
@@ -224,12 +225,12 @@ inline void store8(const __m256i w[4], float* out) {
   _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
 }
 
-/// The 64 normals of blocks j0 .. j0 + 15, in order, to out.
-inline void sixteen_blocks(std::uint64_t j0, std::uint32_t k0, std::uint32_t k1, float* out) {
-  __m256i x[2][4];
-  philox16(j0, k0, k1, x);
-  store8(x[0], out);
-  store8(x[1], out + 32);
+/// The 32 G normals of blocks j0 .. j0 + 8 G - 1, in order, to out.
+template <int G>
+inline void normal_blocks(std::uint64_t j0, std::uint32_t k0, std::uint32_t k1, float* out) {
+  __m256i x[G][4];
+  philox_groups<G>(j0, k0, k1, x);
+  for (int g = 0; g < G; ++g) store8(x[g], out + 32 * g);
 }
 
 #endif
@@ -245,14 +246,20 @@ void normals(std::uint64_t key, std::uint64_t first, std::span<float> out) {
   const std::uint32_t k0 = std::uint32_t(key), k1 = std::uint32_t(key >> 32);
   float* o = out.data();
   std::size_t n = out.size();
-  // Scalar up to a block boundary, then 16 blocks (64 normals) at a time, then the scalar tail.
+  // Scalar up to a block boundary, then 32 blocks (128 normals) at a time, then 8 blocks at a time, the
+  // last 8 through a buffer.
   const std::size_t head = std::min<std::size_t>(n, std::size_t((4 - first % 4) % 4));
   fill_scalar(k0, k1, first, o, head);
   o += head;
   n -= head;
   std::uint64_t j = (first + head) / 4;
-  for (; n >= 64; n -= 64, o += 64, j += 16) sixteen_blocks(j, k0, k1, o);
-  fill_scalar(k0, k1, j * 4, o, n);
+  for (; n >= 128; n -= 128, o += 128, j += 32) normal_blocks<4>(j, k0, k1, o);
+  for (; n >= 32; n -= 32, o += 32, j += 8) normal_blocks<1>(j, k0, k1, o);
+  if (n > 0) {
+    float buf[32];
+    normal_blocks<1>(j, k0, k1, buf);
+    std::copy(buf, buf + n, o);
+  }
 #else
   normals_scalar(key, first, out);
 #endif
