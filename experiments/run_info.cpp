@@ -46,6 +46,11 @@ RunInfo begin_run(const std::string& format, const ConfigFile& config, std::int6
 void resume_run(const H5::Group& root, const std::string& path, const std::string& what, RunInfo& info) {
   if (!h5::has_attr(root, "format") || h5::attr_string(root, "format", path) != info.format)
     throw Error(path + ": --resume: not an " + what + " results file");
+  // Another aimc version may draw other random numbers for the same keys (0.2.0 changed the normal
+  // generator), so its trials and this run's would not add up to one run's result.
+  if (h5::has_attr(root, "aimc_version") && h5::attr_string(root, "aimc_version", path) != AIMC_VERSION)
+    throw Error(path + ": --resume: the file was written by aimc " + h5::attr_string(root, "aimc_version", path) +
+                ", this is aimc " + AIMC_VERSION + " (its random numbers may differ; use --force to start over)");
   const auto text = h5::read_strings(root, "config", path);
   if (text.size() != 1 || text[0] != info.config_text)
     throw Error(path + ": --resume: the file was written with a different config than " + info.config_path +

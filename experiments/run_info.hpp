@@ -31,8 +31,9 @@ void write_run_info(H5::Group& root, const RunInfo& info);
 RunInfo begin_run(const std::string& format, const ConfigFile& config, std::int64_t seed, int ranks);
 
 /// For `--resume`: checks that the file at `path` (root group `root`) has info.format (else "not an
-/// <what> results file") and was written with exactly info.config_text (else an error naming the
-/// config), then takes over its start time and counts this run as one more resume.
+/// <what> results file"), was written by this aimc version (else an error naming both versions) and
+/// with exactly info.config_text (else an error naming the config), then takes over its start time
+/// and counts this run as one more resume.
 void resume_run(const H5::Group& root, const std::string& path, const std::string& what, RunInfo& info);
 
 /// This machine's host name ("unknown" if it cannot be read).

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -231,6 +232,21 @@ TEST_CASE("mc: bad input gives a clear error and leaves existing results untouch
   // resume with a different config
   const std::string other = write_config(dir, "other.toml", campaign(model, 3));
   CHECK(error_of([&] { run_quiet(other, out, false, true); }).find("different config") != std::string::npos);
+  // resume of a file written by another aimc version (its random numbers may differ)
+  {
+    const std::string old_version = dir.file("old.h5");
+    std::filesystem::copy_file(out, old_version);
+    {
+      H5::H5File f(old_version, H5F_ACC_RDWR);
+      H5::Group root = f.openGroup("/");
+      root.removeAttr("aimc_version");
+      h5::set_attr(root, "aimc_version", "0.1.0");
+    }
+    const auto old_bytes = test::read_bytes(old_version);
+    e = error_of([&] { run_quiet(good, old_version, false, true); });
+    CHECK(e.find("written by aimc 0.1.0") != std::string::npos);
+    CHECK(test::read_bytes(old_version) == old_bytes);
+  }
 
   CHECK(test::read_bytes(out) == before);
 }
