@@ -20,7 +20,7 @@
 /// fused multiply-adds, a correctly rounded division and square root), so the numbers are the same bits
 /// with and without AVX2 and with any compiler flags:
 ///   ln u = e ln 2 + 2 atanh(s), u = 2^e m, m in [sqrt(1/2), sqrt(2)), s = (m - 1) / (m + 1), the atanh
-///          series to s^9 (|s| <= 0.172, truncation < 1e-9 relative);
+///          series to s^9 (|s| <= 0.172, truncation about 2e-9 relative);
 ///   phi = q pi/2 + theta, |theta| <= pi/4 taken exactly from the integer w_b, then the Taylor series of
 ///          sin theta to theta^9 and cos theta to theta^10 (truncation < 2e-9).
 /// Any first index and length can be generated directly: a draw depends only on (key, i).

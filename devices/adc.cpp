@@ -93,9 +93,10 @@ Adc::Adc(const AdcParams& p, std::vector<double> range) : p_(p), range_(std::mov
     // Ranges are float values, the precision of the array outputs; then every level
     // -s + (k + 1/2) 2 s / 2^B = (2k + 1 - 2^B) s 2^-B has at most 24 + B + 1 significant bits, so it
     // is exact in double and one float multiplication rounds it as the double path does.
+    const double given = range_[j];
     range_[j] = double(std::min(float(range_[j]), std::numeric_limits<float>::max()));
     if (!(range_[j] > 0.0))
-      throw Error("adc: range of column " + std::to_string(j) + " = " + to_str(range_[j]) +
+      throw Error("adc: range of column " + std::to_string(j) + " = " + to_str(given) +
                   ": below the smallest positive float");
   }
   const double levels = std::ldexp(1.0, p_.bits);
@@ -108,6 +109,7 @@ Adc::Adc(const AdcParams& p, std::vector<double> range) : p_(p), range_(std::mov
     inv_step_f_.push_back(float(inv_step_.back()));
     half_step_f_.push_back(float(s / levels));  // exact: a power-of-two multiple of a float
     float_path_ &= half_step_f_.back() >= std::numeric_limits<float>::min();  // normal, so products are exact
+    float_path_ &= s <= 0x1p125;  // v - lo stays finite for v in range, and 1 / step is a normal float
   }
 }
 
@@ -128,7 +130,7 @@ std::vector<double> Adc::calibrate_ranges(const AdcParams& p, const Eigen::Ref<c
     } else {
       s = octav_clip(col, p.bits);
     }
-    r[j] = s > 0.0 ? s : double(std::numeric_limits<float>::min());
+    r[j] = std::max(s, double(std::numeric_limits<float>::min()));  // ADC ranges are positive floats
   }
   return r;
 }
@@ -190,8 +192,9 @@ void convert_row(float* y, Eigen::Index C, const double* lo, const double* step,
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-/// The same conversions as convert_row, 8 at a time in float, when B <= 12 and every s 2^-B is a
-/// normal float (the ranges are floats, so lo = -s is too). The float quotient q = (v - lo) (1/step)_f
+/// The same conversions as convert_row, 8 at a time in float, when B <= 12, every s 2^-B is a normal
+/// float and every s <= 2^125 (the ranges are floats, so lo = -s is too; v - lo cannot overflow for v in
+/// range, and 1 / step is normal). The float quotient q = (v - lo) (1/step)_f
 /// differs from the double one by at most 3 * 2^(B-24) (the roundings of the difference, of 1/step and
 /// of the product, each 2^-24 relative, with |v - lo| <= 2 s and s / step = 2^(B-1)), so within
 /// tol = 4 * 2^(B-24) of an integer the eight codes are recomputed in double with the division.

@@ -60,7 +60,8 @@ class Adc {
   /// Validates the parameters.
   Adc(const AdcParams& p, std::vector<double> range);
   /// ADC with ranges calibrated per column on y_cal (batch, cols) by p.calibration. A column whose
-  /// calibration samples are all zero gets the smallest positive float range.
+  /// calibrated range is zero (all samples zero) or below the smallest positive normal float gets that
+  /// float as its range.
   static Adc calibrated(const AdcParams& p, const Eigen::Ref<const Matrix>& y_cal);
 
   /// Per-column calibrated ranges s_j for y_cal by p.calibration (see the file comment).
@@ -80,7 +81,7 @@ class Adc {
   std::vector<double> range_;
   std::vector<double> lo_, step_, inv_step_;  // per column: -s_j, 2 s_j / 2^B, 1 / step
   std::vector<float> lo_f_, inv_step_f_, half_step_f_;  // float: lo, 1 / step (rounded), s 2^-B
-  bool float_path_ = false;  // B <= 12 and every s 2^-B a normal float (see convert_row_f)
+  bool float_path_ = false;  // B <= 12, every s 2^-B a normal float, every s <= 2^125 (see convert_row_f)
 };
 
 }  // namespace aimc::devices

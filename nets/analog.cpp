@@ -257,10 +257,11 @@ struct AnalogNetwork::Layer {
 struct AnalogInstance::LayerState {
   std::vector<std::unique_ptr<ProgrammedArray>> tiles;
   std::vector<SenseAmp> sas;
-  // Work buffers of forward(), kept across chunks so that equal-sized chunks reuse their memory instead
-  // of allocating (and page-faulting) tens of MB per chunk: lowered inputs, quantized inputs, one tile's
-  // outputs, accumulated products, the layer output, and the outputs of the digital layers that follow
-  // this analog layer up to the next one (a deque: growing it keeps references to earlier outputs valid).
+  // Work buffers of forward(), kept across slabs and chunks so that they reuse their memory instead of
+  // allocating (and page-faulting) per call: one slab's lowered inputs (and unquantized ones for the SNR
+  // reference), the quantized layer input, one tile's outputs for a slab, the layer output (the products
+  // are accumulated in place), and the outputs of the digital layers that follow this analog layer up
+  // to the next one (a deque: growing it keeps references to earlier outputs valid).
   Matrix scratch, scratch_ref, xq, part, out;
   std::deque<Matrix> after;
 };

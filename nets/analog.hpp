@@ -12,7 +12,8 @@
 ///   5. raise():  y = Y + bias (reshaped back for Conv2d)
 /// Steps 1-5 run on slabs of whole samples, about kSlabRows crossbar input rows at a time (one image
 /// of a 28 x 28 convolution, the whole chunk of a Dense layer), so that the lowered inputs, each
-/// tile's outputs and their sum stay in cache; a slab's result is the same as the whole chunk's.
+/// tile's outputs and their sum stay in cache. The slab size does not change the random draws (see
+/// below); a product may differ in its last float bit, as Eigen picks its kernel by the row count.
 ///
 /// Weight bit-slicing (mapping.weight_slices S > 1, slice_bits b; as in ISAAC, Shafiee et al., ISCA
 /// 2016, Sec. 4): |w| is quantized to B = S b bits, code = round(|w| / w_max (2^B - 1)), and slice s
@@ -36,8 +37,8 @@
 /// `AnalogInstance::forward` draws per-read noise for chunk k, phase p, tile (l, r, c) from
 /// read.child("read", {k, l, p, r, c}) and the read-out's (ADC noise, sense-amp noise) from that
 /// stream's child("readout"), each in row-major order of the chunk's rows, so the outputs of a chunk
-/// depend only on the streams and the chunk index, never on threads or slab sizes. l is the analog
-/// layer's ordinal among the analog layers.
+/// depend only on the streams and the chunk index, never on threads, and every number drawn for a row
+/// is the same for any slab size. l is the analog layer's ordinal among the analog layers.
 #include <memory>
 #include <span>
 #include <string>

@@ -244,6 +244,36 @@ TEST_CASE("adc: the vectorized conversion equals quantize_midrise bit for bit, t
   }
 }
 
+TEST_CASE("adc: extreme ranges convert as quantize_midrise (the float path steps aside where it would overflow)") {
+  // A range above FLT_MAX is clamped to it; near it v - lo overflows in float, and below 2^-100 the
+  // half step s 2^-B is subnormal.
+  for (double r : {1e39, 3e38, 1e37, 1e-30, 1e-36}) {
+    for (int bits : {1, 2, 8}) {
+      AdcParams p;
+      p.bits = bits;
+      const Adc adc(p, std::vector<double>(9, r));
+      const double s = adc.range()[0];
+      Matrix y(5, 9);
+      const double f[5] = {0.25, -0.6, 0.999, -1.0, 0.01};
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 9; ++j) y(i, j) = float(f[i] * s * (1.0 - 0.01 * j));
+      Matrix q = y;
+      Stream unused(0, "unused");
+      adc.convert(q, unused);
+      long mismatches = 0;
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 9; ++j) {
+          const float expect = float(quantize_midrise(double(y(i, j)), bits, -s, s));
+          mismatches += std::memcmp(&expect, &q(i, j), sizeof(float)) != 0;
+        }
+      INFO("range " << r << ", bits " << bits);
+      CHECK(mismatches == 0);
+    }
+  }
+  AdcParams p;
+  CHECK(error_of([&] { Adc(p, {1e-50}); }) == "adc: range of column 0 = 1e-50: below the smallest positive float");
+}
+
 TEST_CASE("adc: bad parameters are rejected naming the parameter") {
   AdcParams p;
   p.bits = 0;

@@ -162,22 +162,27 @@ TEST_CASE("analog: splitting a layer over tiles does not change its outputs (ide
   CHECK((ya - yb).cwiseAbs().maxCoeff() <= 1e-5 * ya.cwiseAbs().maxCoeff());
 }
 
-TEST_CASE("analog: outputs do not depend on the slab size, with every noise source on") {
+TEST_CASE("analog: the draws do not depend on the slab size, with every noise source on") {
   // Slabs of 1 row, 7 rows, and the default: each tile's read stream and its read-out stream continue
-  // their sequences across slabs, so the draws and hence the outputs are the same bits.
+  // their sequences across slabs, so every row gets the same numbers. Eigen may sum a product in
+  // another order for another row count (a different last bit, rarely a different ADC code), so the
+  // check is: at most 0.5% of the outputs differ by more than 1e-5 of the largest, and the ADC
+  // saturation counts by at most 0.5%. Draws that moved would change almost every output by the
+  // noise (sigma_read 2% of the conductance range, ADC noise 0.5 LSB).
   struct Case {
     const Fixture* f;
     std::string substrate, readout;
-    int dac_bits;
+    int dac_bits, tile_rows;
     bool bit_serial;
   };
-  for (const Case& k : {Case{&mlp_fixture(), "rram", "adc", 8, false}, Case{&cnn_fixture(), "rram", "adc", 8, false},
-                        Case{&cnn_fixture(), "rram", "sense_amp", 8, false}, Case{&mlp_fixture(), "rram", "adc", 4, true},
-                        Case{&mlp_fixture(), "sram_qs", "adc", 6, false}, Case{&cnn_fixture(), "mosfet", "adc", 6, false}}) {
+  for (const Case& k : {Case{&mlp_fixture(), "rram", "adc", 8, 16, false}, Case{&cnn_fixture(), "rram", "adc", 8, 16, false},
+                        Case{&mlp_fixture(), "rram", "ideal", 8, 128, false},
+                        Case{&cnn_fixture(), "rram", "sense_amp", 8, 16, false}, Case{&mlp_fixture(), "rram", "adc", 4, 16, true},
+                        Case{&mlp_fixture(), "sram_qs", "adc", 6, 16, false}, Case{&cnn_fixture(), "mosfet", "adc", 6, 16, false}}) {
     AnalogConfig c;
     c.mapping.substrate = k.substrate;
     c.mapping.readout = k.readout;
-    c.mapping.tile_rows = 16;
+    c.mapping.tile_rows = k.tile_rows;
     c.mapping.tile_cols = 8;
     c.rram.sigma_prog = 0.05;
     c.rram.sigma_read = 0.02;
@@ -193,15 +198,19 @@ TEST_CASE("analog: outputs do not depend on the slab size, with every noise sour
       if (slab > 0) inst->set_slab_rows(slab);
       AnalogStats st;
       Matrix y = inst->forward(x, Stream(4, "read"), 3, &st, false);
-      return std::pair{y, st.adc_saturated};
+      return std::pair{y, double(st.adc_saturated)};
     };
     const std::string what = k.substrate + " / " + k.readout + (k.bit_serial ? " / bit-serial" : "");
     INFO(what);
     const auto [y0, sat0] = out(0);
+    const double scale = y0.cwiseAbs().maxCoeff();
     for (int slab : {1, 7}) {
       const auto [y, sat] = out(slab);
-      CHECK(y == y0);
-      CHECK(sat == sat0);
+      const auto moved = ((y - y0).array().abs() > 1e-5f * float(scale)).count();
+      INFO("slab " << slab << ": " << moved << " of " << y.size() << " outputs moved; saturations " << sat << " vs "
+                   << sat0);
+      CHECK(double(moved) <= 0.005 * double(y.size()));
+      CHECK(std::abs(sat - sat0) <= 0.005 * std::max(sat0, 1.0));
     }
   }
 }
