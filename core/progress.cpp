@@ -7,10 +7,10 @@ namespace aimc {
 
 Progress::Progress(std::string label, long long total, std::string unit, bool enabled)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(enabled),
-      tty_(isatty(fileno(stderr)) != 0), start_(std::chrono::steady_clock::now()), last_(start_) {}
+      tty_(isatty(fileno(stderr)) != 0), start_(std::chrono::steady_clock::now()) {}
 
 Progress::~Progress() {
-  if (!finished_ && done_ > 0) finish();
+  if (!finished_.load() && done_.load() > 0) finish();
 }
 
 void Progress::status(const std::string& s) {
@@ -18,21 +18,25 @@ void Progress::status(const std::string& s) {
   status_ = s;
 }
 
+// Called from many OpenMP threads: the counter is a relaxed atomic add, the time check a relaxed
+// atomic load; only a thread that finds a line due takes the lock (try_lock: never waits), and it
+// re-checks under the lock so two threads that both saw a stale last_ print once.
 void Progress::tick(long long n) {
-  done_ += n;
+  done_.fetch_add(n, std::memory_order_relaxed);
   if (!enabled_) return;
-  auto now = std::chrono::steady_clock::now();
-  double since = std::chrono::duration<double>(now - last_).count();
-  if (since < (tty_ ? 0.2 : 5.0)) return;
+  using clock = std::chrono::steady_clock;
+  const clock::rep due =
+      std::chrono::duration_cast<clock::duration>(std::chrono::milliseconds(tty_ ? 200 : 5000)).count();
+  const clock::rep now = (clock::now() - start_).count();
+  if (now - last_.load(std::memory_order_relaxed) < due) return;
   std::unique_lock<std::mutex> g(mu_, std::try_to_lock);
-  if (!g.owns_lock()) return;
-  last_ = now;
+  if (!g.owns_lock() || now - last_.load(std::memory_order_relaxed) < due) return;
+  last_.store(now, std::memory_order_relaxed);
   print(false);
 }
 
 void Progress::finish() {
-  if (finished_) return;
-  finished_ = true;
+  if (finished_.exchange(true)) return;
   if (!enabled_) return;
   std::lock_guard<std::mutex> g(mu_);
   print(true);

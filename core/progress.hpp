@@ -24,8 +24,12 @@ class Progress {
   std::string label_, unit_, status_;
   long long total_;
   std::atomic<long long> done_{0};
-  bool enabled_, tty_, finished_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
+  bool enabled_, tty_;
+  std::atomic<bool> finished_{false};
+  std::chrono::steady_clock::time_point start_;
+  /// Time of the last printed line, in steady_clock ticks since start_. tick() reads it without the
+  /// lock (relaxed: a stale value only delays or repeats the check); it is written under mu_ only.
+  std::atomic<std::chrono::steady_clock::rep> last_{0};
   std::mutex mu_;
 };
 
