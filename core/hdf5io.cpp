@@ -48,6 +48,28 @@ void write_raw(H5::Group& g, const std::string& name, const T* data, std::vector
   });
 }
 
+/// Elements of a dataspace, rejecting counts whose memory (`elem_bytes` each) exceeds max_read_bytes:
+/// the extent comes from the file, so a damaged or hostile file must not choose our allocation size.
+hsize_t checked_count(const H5::DataSpace& sp, std::size_t elem_bytes, const std::string& file, const std::string& name) {
+  if (sp.getSimpleExtentType() == H5S_NULL) return 0;
+  std::vector<hsize_t> d(static_cast<std::size_t>(sp.getSimpleExtentNdims()));
+  sp.getSimpleExtentDims(d.data());
+  for (auto x : d)
+    if (x == 0) return 0;
+  const hsize_t cap = max_read_bytes / elem_bytes;
+  hsize_t n = 1;
+  for (auto x : d) {
+    if (n > cap / x) {
+      std::string shape;
+      for (auto y : d) shape += (shape.empty() ? "" : "x") + std::to_string(y);
+      throw Error(file + ": dataset '" + name + "' declares shape " + shape + ", more than the " +
+                  std::to_string(max_read_bytes >> 20) + " MiB aimc reads");
+    }
+    n *= x;
+  }
+  return n;
+}
+
 template <class T>
 std::vector<T> read_raw(const H5::Group& g, const std::string& name, const std::string& file, std::vector<hsize_t>& shape) {
   if (!exists(g, name)) throw Error(file + ": missing dataset '" + name_of(g) + "/" + name + "'");
@@ -57,12 +79,24 @@ std::vector<T> read_raw(const H5::Group& g, const std::string& name, const std::
     int nd = sp.getSimpleExtentNdims();
     shape.assign(static_cast<std::size_t>(nd), 0);
     sp.getSimpleExtentDims(shape.data());
-    hsize_t n = 1;
-    for (auto s : shape) n *= s;
+    const hsize_t n = checked_count(sp, sizeof(T), file, name);
+    const H5T_class_t cls = ds.getTypeClass();
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+      throw Error(file + ": dataset '" + name + "' does not hold numbers (HDF5 type class " + std::to_string(int(cls)) + ")");
     std::vector<T> v(n);
     if (n) ds.read(v.data(), type_of(T{}));
     return v;
   });
+}
+
+/// Opens attribute `name` and checks that it holds exactly one value, so that reading it into one
+/// variable cannot write past it.
+H5::Attribute open_single(const H5::H5Object& o, const std::string& name, const std::string& file) {
+  H5::Attribute a = o.openAttribute(name);
+  const hssize_t n = a.getSpace().getSimpleExtentNpoints();
+  if (n != 1)
+    throw Error(file + ": attribute '" + name + "' holds " + std::to_string(n) + " values, expected a single value");
+  return a;
 }
 
 }  // namespace
@@ -106,6 +140,29 @@ H5::Group group(H5::Group& g, const std::string& name) {
   });
 }
 
+std::vector<std::string> names(const H5::Group& g, const std::string& file) {
+  return guarded(file + ": " + name_of(g), [&] {
+    std::vector<std::string> out;
+    const hsize_t n = g.getNumObjs();
+    for (hsize_t i = 0; i < n; ++i) out.push_back(g.getObjnameByIdx(i));
+    return out;
+  });
+}
+
+std::vector<std::string> attr_names(const H5::H5Object& o, const std::string& file) {
+  return guarded(file + ": " + name_of(o), [&] {
+    // H5Aiterate2 hands out names without opening each attribute.
+    std::vector<std::string> out;
+    auto add = [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+      static_cast<std::vector<std::string>*>(data)->push_back(name);
+      return 0;
+    };
+    if (H5Aiterate2(o.getId(), H5_INDEX_NAME, H5_ITER_INC, nullptr, add, &out) < 0)
+      throw Error(file + ": cannot list the attributes of '" + name_of(o) + "'");
+    return out;
+  });
+}
+
 H5::Group open_group(const H5::Group& g, const std::string& name, const std::string& file) {
   if (!exists(g, name)) throw Error(file + ": missing group '" + name + "'");
   return guarded(file + ": " + name, [&] { return g.openGroup(name); });
@@ -144,8 +201,11 @@ bool has_attr(const H5::H5Object& o, const std::string& name) {
 std::string attr_string(const H5::H5Object& o, const std::string& name, const std::string& file) {
   if (!has_attr(o, name)) throw Error(file + ": missing attribute '" + name + "'");
   return guarded(file + ": attribute " + name, [&] {
-    H5::Attribute a = o.openAttribute(name);
+    H5::Attribute a = open_single(o, name, file);
     if (a.getTypeClass() != H5T_STRING) throw Error(file + ": attribute '" + name + "' is not a string");
+    if (!a.getStrType().isVariableStr() && a.getStrType().getSize() > max_read_bytes)
+      throw Error(file + ": attribute '" + name + "' declares a string of " + std::to_string(a.getStrType().getSize()) +
+                  " bytes");
     std::string s;
     a.read(a.getStrType(), s);
     while (!s.empty() && s.back() == '\0') s.pop_back();
@@ -156,7 +216,7 @@ std::string attr_string(const H5::H5Object& o, const std::string& name, const st
 double attr_double(const H5::H5Object& o, const std::string& name, const std::string& file) {
   if (!has_attr(o, name)) throw Error(file + ": missing attribute '" + name + "'");
   return guarded(file + ": attribute " + name, [&] {
-    H5::Attribute a = o.openAttribute(name);
+    H5::Attribute a = open_single(o, name, file);
     if (a.getTypeClass() != H5T_FLOAT && a.getTypeClass() != H5T_INTEGER)
       throw Error(file + ": attribute '" + name + "' is not a number");
     double v = 0;
@@ -168,7 +228,7 @@ double attr_double(const H5::H5Object& o, const std::string& name, const std::st
 std::int64_t attr_int(const H5::H5Object& o, const std::string& name, const std::string& file) {
   if (!has_attr(o, name)) throw Error(file + ": missing attribute '" + name + "'");
   return guarded(file + ": attribute " + name, [&] {
-    H5::Attribute a = o.openAttribute(name);
+    H5::Attribute a = open_single(o, name, file);
     if (a.getTypeClass() != H5T_INTEGER) throw Error(file + ": attribute '" + name + "' is not an integer");
     std::int64_t v = 0;
     a.read(H5::PredType::NATIVE_INT64, &v);
@@ -222,6 +282,7 @@ static M read_mat(const H5::Group& g, const std::string& name, const std::string
   if (shape.size() > 2) throw Error(file + ": dataset '" + name + "' has " + std::to_string(shape.size()) + " dimensions, expected 1 or 2");
   Eigen::Index r = shape.size() == 2 ? Eigen::Index(shape[0]) : 1;
   Eigen::Index c = shape.empty() ? 1 : Eigen::Index(shape.back());
+  if (std::size_t(r * c) != v.size()) throw Error(file + ": dataset '" + name + "' holds no values");
   M m(r, c);
   std::copy(v.begin(), v.end(), m.data());
   return m;
@@ -246,8 +307,11 @@ std::vector<std::string> read_strings(const H5::Group& g, const std::string& nam
   return guarded(file + ": " + name, [&] {
     H5::DataSet ds = g.openDataSet(name);
     H5::DataSpace sp = ds.getSpace();
-    hsize_t n = 0;
-    sp.getSimpleExtentDims(&n);
+    if (sp.getSimpleExtentNdims() != 1)
+      throw Error(file + ": dataset '" + name + "' has " + std::to_string(sp.getSimpleExtentNdims()) +
+                  " dimensions, expected a 1-D list of strings");
+    if (ds.getTypeClass() != H5T_STRING) throw Error(file + ": dataset '" + name + "' does not hold strings");
+    const hsize_t n = checked_count(sp, sizeof(char*), file, name);
     H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
     std::vector<char*> p(n, nullptr);
     if (n) ds.read(p.data(), t);

@@ -17,7 +17,15 @@ H5::H5File create(const std::string& path);
 H5::H5File open_read(const std::string& path);
 H5::H5File open_rw(const std::string& path);
 
+/// Largest dataset (bytes in memory) or fixed-length string attribute the read functions accept; a
+/// larger extent in a file is an Error, not an allocation (results and model files hold megabytes).
+inline constexpr hsize_t max_read_bytes = hsize_t{1} << 30;
+
 bool exists(const H5::Group& g, const std::string& name);
+/// Names of the links in g, in index order.
+std::vector<std::string> names(const H5::Group& g, const std::string& file);
+/// Names of the attributes of o.
+std::vector<std::string> attr_names(const H5::H5Object& o, const std::string& file);
 /// Opens `name` below g, creating missing groups along a '/'-separated path.
 H5::Group group(H5::Group& g, const std::string& name);
 H5::Group open_group(const H5::Group& g, const std::string& name, const std::string& file);
@@ -45,6 +53,8 @@ void write(H5::Group& g, const std::string& name, const std::vector<std::int64_t
 void write_strings(H5::Group& g, const std::string& name, const std::vector<std::string>& v,
                    const std::string& description = "");
 
+/// The read functions below check the file before they allocate: a dataset must hold numbers (or
+/// strings for read_strings, 1-D) and at most max_read_bytes; a scalar attribute exactly one value.
 /// Dimensions of a dataset.
 std::vector<hsize_t> dims(const H5::Group& g, const std::string& name, const std::string& file);
 /// Reads a 1-D or 2-D float dataset (1-D becomes one row).

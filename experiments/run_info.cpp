@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <climits>
+
 #include "core/error.hpp"
 #include "nets/model_io.hpp"
 
@@ -56,7 +58,11 @@ void resume_run(const H5::Group& root, const std::string& path, const std::strin
     throw Error(path + ": --resume: the file was written with a different config than " + info.config_path +
                 " (use another --out, or --force to start over)");
   info.start_time = h5::attr_string(root, "start_time", path);
-  info.resumed = int(h5::attr_int(root, "resumed", path)) + 1;
+  const std::int64_t resumed = h5::attr_int(root, "resumed", path);
+  if (resumed < 0 || resumed >= INT_MAX)
+    throw Error(path + ": --resume: attribute 'resumed' = " + std::to_string(resumed) + ", expected 0.." +
+                std::to_string(INT_MAX - 1));
+  info.resumed = int(resumed) + 1;
 }
 
 }  // namespace aimc::experiments

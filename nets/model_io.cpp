@@ -1,6 +1,9 @@
 #include "nets/model_io.hpp"
 
 #include <chrono>
+#include <climits>
+#include <new>
+#include <stdexcept>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -64,6 +67,21 @@ void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
   }
 }
 
+namespace {
+
+/// An integer attribute that must lie in [lo, hi] (values from the file are checked before they
+/// become sizes or ints).
+int int_attr(const H5::H5Object& o, const std::string& name, const std::string& path, std::int64_t lo, std::int64_t hi,
+             const std::string& where = "") {
+  const std::int64_t v = h5::attr_int(o, name, path);
+  if (v < lo || v > hi)
+    throw Error(path + ": " + where + "attribute '" + name + "' = " + std::to_string(v) + ", expected " +
+                std::to_string(lo) + ".." + std::to_string(hi));
+  return int(v);
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error(path + ": model file not found");
   auto f = h5::open_read(path);
@@ -73,33 +91,48 @@ LoadedModel load_model(const std::string& path) {
   if (version != kModelFormatVersion)
     throw Error(path + ": unsupported model format_version " + std::to_string(version) + " (this aimc reads " +
                 std::to_string(kModelFormatVersion) + ")");
-  Shape in{int(h5::attr_int(f, "input_c", path)), int(h5::attr_int(f, "input_h", path)),
-           int(h5::attr_int(f, "input_w", path))};
+  // Input sides up to 2^20 and at most 2^30 values per sample, so Shape::size() stays within int.
+  constexpr std::int64_t max_side = 1 << 20, max_input = 1 << 30;
+  Shape in{int_attr(f, "input_c", path, 1, max_side), int_attr(f, "input_h", path, 1, max_side),
+           int_attr(f, "input_w", path, 1, max_side)};
+  if (std::int64_t(in.c) * in.h * in.w > max_input)
+    throw Error(path + ": input shape " + std::to_string(in.c) + "x" + std::to_string(in.h) + "x" + std::to_string(in.w) +
+                " has more than " + std::to_string(max_input) + " values");
   LoadedModel m{Network(in), {}};
   m.meta.name = h5::attr_string(f, "name", path);
   m.meta.dataset = h5::attr_string(f, "dataset", path);
-  m.meta.epochs = int(h5::attr_int(f, "epochs", path));
-  m.meta.seed = int(h5::attr_int(f, "seed", path));
+  m.meta.epochs = int_attr(f, "epochs", path, 0, INT_MAX);
+  m.meta.seed = int_attr(f, "seed", path, INT_MIN, INT_MAX);
   m.meta.test_accuracy = h5::attr_double(f, "test_accuracy", path);
   m.meta.train_seconds = h5::attr_double(f, "train_seconds", path);
   m.meta.created = h5::attr_string(f, "created", path);
   auto layers = h5::open_group(f, "layers", path);
-  auto count = h5::attr_int(layers, "count", path);
+  // Exactly `count` layer groups: a count that disagrees with the file means a damaged file, not a
+  // network to truncate silently.
+  const auto groups = h5::names(layers, path);
+  const std::int64_t count = int_attr(layers, "count", path, 1, std::int64_t(groups.size()), "group 'layers': ");
+  if (std::size_t(count) != groups.size())
+    throw Error(path + ": group 'layers' holds " + std::to_string(groups.size()) + " objects but its attribute 'count' is " +
+                std::to_string(count));
   for (std::int64_t i = 0; i < count; ++i) {
     std::string where = path + ": layer " + std::to_string(i);
     auto g = h5::open_group(layers, layer_group(std::size_t(i)), path);
     LayerSpec spec{h5::attr_string(g, "kind", path), {}};
     // Every attribute but `kind` is an integer argument of the layer; make_layer checks they are complete.
-    std::unique_ptr<Layer> layer;
     try {
       LayerSpec probe = spec;
-      int n_attrs = g.getNumAttrs();
-      for (int a = 0; a < n_attrs; ++a) {
-        std::string name = g.openAttribute(static_cast<unsigned>(a)).getName();
+      for (const auto& name : h5::attr_names(g, path)) {
         if (name == "kind") continue;
         probe.args.emplace_back(name, h5::attr_int(g, name, path));
       }
-      layer = make_layer(probe);
+      std::unique_ptr<Layer> layer;
+      try {
+        layer = make_layer(probe);
+      } catch (const std::bad_alloc&) {  // arguments within each layer's ranges can still ask for terabytes
+        throw Error("its arguments describe a layer too large to allocate");
+      } catch (const std::length_error&) {
+        throw Error("its arguments describe a layer too large to allocate");
+      }
       m.net.add(std::move(layer));
     } catch (const Error& e) {
       throw Error(where + " (" + spec.kind + "): " + e.what());
@@ -113,6 +146,8 @@ LoadedModel load_model(const std::string& path) {
                     (d.size() == 2 ? std::to_string(d[0]) + "x" + std::to_string(d[1]) : std::to_string(d.size()) + "-D") +
                     ", expected " + std::to_string(p->value.rows()) + "x" + std::to_string(p->value.cols()));
       p->value = h5::read_matrix(g, p->name, path);
+      if (!p->value.allFinite())
+        throw Error(where + " (" + spec.kind + "): parameter '" + p->name + "' holds NaN or infinite values");
       p->grad = Matrix::Zero(p->value.rows(), p->value.cols());
     }
   }
