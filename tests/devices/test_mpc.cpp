@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <numbers>
 #include <vector>
 
 #include "core/error.hpp"
@@ -23,8 +24,24 @@ constexpr double K = 5.0;
 constexpr std::uint64_t kSeed = 13;
 
 struct Loss {
-  double snr_A_db, snr_T_db, loss_db, se_db;
+  double snr_A_db, snr_T_db, loss_db, se_db, mse_A, rms_a;
 };
+
+/// Independent oracle for a B-bit mid-rise ADC over +-zeta sigma on y ~ N(0, sigma^2), in units of
+/// sigma^2 (derived here from the Gaussian density, not from the code): D = 2 zeta / 2^B, outermost levels
+/// at +-c, c = zeta - D/2.
+///   mse = D^2/12 (1 - 2 Q(zeta)) + 2 [(1 + c^2) Q(zeta) + (zeta - 2 c) phi(zeta)]   (inside + clipped tails)
+///   cov = E[y e] = -2 [(D/2) phi(zeta) + Q(zeta)]   (the clipped tails; the uniform error inside the range
+///         is uncorrelated with y to O(D^4))
+struct AdcOracle {
+  double mse, cov;
+};
+AdcOracle gaussian_adc(int bits, double zeta) {
+  const double d = 2 * zeta / std::ldexp(1.0, bits), c = zeta - d / 2;
+  const double q = 0.5 * std::erfc(zeta / std::sqrt(2.0));
+  const double ph = std::exp(-zeta * zeta / 2) / std::sqrt(2 * std::numbers::pi);
+  return {d * d / 12 * (1 - 2 * q) + 2 * ((1 + c * c) * q + (zeta - 2 * c) * ph), -2 * (d / 2 * ph + q)};
+}
 
 // y_o: ideal outputs; y_a: analog (pre-ADC) outputs. Quantizes y_a with a B-bit ADC clipping at
 // zeta_y * RMS(y_a) and measures SNR_A and SNR_T against y_o.
@@ -48,7 +65,9 @@ Loss measure(const Matrix& y_o, const Matrix& y_a, int bits, double zeta_y) {
   std::vector<double> d(n);
   for (std::size_t i = 0; i < n; ++i) d[i] = et[i] / mt - ea[i] / ma;
   const double se = 10.0 / std::log(10.0) * stats::stddev(d) / std::sqrt(double(n));
-  return {to_db(sig / ma), to_db(sig / mt), to_db(mt / ma), se};
+  double ms = 0;
+  for (std::size_t i = 0; i < n; ++i) ms += double(y_a(i, 0)) * y_a(i, 0);
+  return {to_db(sig / ma), to_db(sig / mt), to_db(mt / ma), se, ma, std::sqrt(ms / double(n))};
 }
 
 }  // namespace
@@ -86,6 +105,16 @@ TEST_CASE("mpc: the returned B_ADC makes the Monte Carlo SNR_T land within delta
                      << " dB, loss " << l.loss_db << " +- " << l.se_db << " dB");
     CHECK(l.loss_db <= mp.delta_db + K * l.se_db);
     CHECK(l.loss_db >= -K * l.se_db);
+    // Beside the delta bound: the measured loss equals its first-principles expectation within K SE.
+    // y_a is exactly Gaussian, so with the ADC error e(y_a) and the analog error eta (jointly Gaussian with
+    // y_a, E[eta | y_a] = beta y_a, beta = var(eta) / var(y_a)):
+    //   mse_T = mse_A + E[e^2] + 2 beta E[y_a e],  loss = 10 log10(mse_T / mse_A),
+    // with E[e^2] and E[y_a e] from gaussian_adc at sigma = RMS(y_a) (the ADC's own range reference).
+    const AdcOracle o = gaussian_adc(r.bits, mp.zeta_y);
+    const double beta = (1 / from_db(snr_A_db)) / (1 + 1 / from_db(snr_A_db)), s2 = l.rms_a * l.rms_a;
+    const double expected = to_db((l.mse_A + s2 * o.mse + 2 * beta * s2 * o.cov) / l.mse_A);
+    INFO("expected loss " << expected << " dB (clipping included), measured " << l.loss_db << " +- " << l.se_db);
+    CHECK(std::abs(l.loss_db - expected) <= K * l.se_db);
     // Minimality of the criterion: one bit less violates it (analytically).
     if (r.bits > 1)
       CHECK(to_db(snr_total(from_db(snr_A_db), sqnr_adc(r.bits - 1, mp.zeta_y))) < snr_A_db - mp.delta_db);
