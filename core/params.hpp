@@ -38,6 +38,13 @@ inline Range positive() { return {0.0, std::numeric_limits<double>::infinity(), 
 inline Range nonnegative() { return {0.0, std::numeric_limits<double>::infinity(), false, false}; }
 inline Range between(double lo, double hi) { return {lo, hi, false, false}; }
 inline Range probability() { return {0.0, 1.0, false, false}; }
+/// `r` narrowed to the values an `int` member can hold (closed ends at INT_MIN and INT_MAX).
+inline Range int_range(Range r) {
+  constexpr double lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
+  if (r.lo < lo) r = {lo, r.hi, false, r.hi_open};
+  if (r.hi > hi) r = {r.lo, hi, r.lo_open, false};
+  return r;
+}
 
 /// Type of the member a pointer-to-member points at.
 template <class M>
@@ -81,7 +88,8 @@ std::string param_text(const S& s, const Param<S>& p) {
       p.member);
 }
 
-/// Checks every parameter's range/choices, then the struct's own check().
+/// Checks every parameter's range/choices, then the struct's own check(). Numbers must be finite
+/// whatever their range (no parameter means anything by NaN or infinity).
 /// Throws Error("parameter '<context>.<name>' = <value>: must be in <range> [<unit>]").
 template <HasParams S>
 void validate(const S& s, std::string_view context = "") {
@@ -99,6 +107,9 @@ void validate(const S& s, std::string_view context = "") {
             for (auto c : p.choices) allowed += (allowed.empty() ? "" : "|") + std::string(c);
             throw Error("parameter '" + prefix + std::string(p.name) + "' = \"" + v + "\": must be one of " + allowed);
           } else if constexpr (!std::is_same_v<T, bool>) {
+            if (!std::isfinite(static_cast<double>(v)))
+              throw Error("parameter '" + prefix + std::string(p.name) + "' = " + to_str(v) +
+                          ": must be a finite number");
             if (!p.range.contains(static_cast<double>(v)))
               throw Error("parameter '" + prefix + std::string(p.name) + "' = " + to_str(v) + ": must be in " +
                           p.range.str() + (p.unit.empty() || p.unit == "1" ? "" : " " + std::string(p.unit)));
@@ -125,6 +136,9 @@ std::vector<std::string> param_names() {
 }
 
 /// Set a numeric parameter by name (sweeps). Returns false if S has no numeric parameter of that name.
+/// A value the member cannot hold is an Error naming the parameter: NaN or infinity, a fraction or a
+/// value beyond INT_MIN..INT_MAX for an `int`, anything but 0 or 1 for a flag. (The parameter's own
+/// range is checked by validate(), which names the section.)
 template <HasParams S>
 bool set_param(S& s, std::string_view name, double value) {
   const Param<S>* p = find_param<S>(name);
@@ -132,13 +146,22 @@ bool set_param(S& s, std::string_view name, double value) {
   return std::visit(
       [&](auto m) -> bool {
         using T = member_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, double>) { s.*m = value; return true; }
-        else if constexpr (std::is_same_v<T, int>) {
-          if (value != std::floor(value)) fail_param(name, value, "must be a whole number");
-          s.*m = static_cast<int>(value);
+        if constexpr (std::is_same_v<T, std::string>) return false;
+        else {
+          if (!std::isfinite(value)) fail_param(name, value, "must be a finite number");
+          if constexpr (std::is_same_v<T, double>) {
+            s.*m = value;
+          } else if constexpr (std::is_same_v<T, int>) {
+            if (value != std::floor(value)) fail_param(name, value, "must be a whole number");
+            const Range r = int_range(any_real);  // the parameter's own range: validate()
+            if (!r.contains(value)) fail_param(name, value, "must be in " + r.str());
+            s.*m = static_cast<int>(value);
+          } else {
+            if (value != 0.0 && value != 1.0) fail_param(name, value, "must be 0 or 1 (a flag)");
+            s.*m = value != 0.0;
+          }
           return true;
-        } else if constexpr (std::is_same_v<T, bool>) { s.*m = value != 0.0; return true; }
-        else return false;
+        }
       },
       p->member);
 }

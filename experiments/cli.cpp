@@ -1,7 +1,12 @@
 #include "experiments/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <string>
+#include <string_view>
 #include <omp.h>
 
 #include "core/error.hpp"
@@ -14,20 +19,77 @@
 
 namespace aimc::experiments {
 
+namespace {
+
+/// The message on one line: a newline or other control character (from a file name, a TOML string or
+/// a library's message) is written as an escape, so every failure is exactly one line on stderr.
+std::string one_line(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += ' ';
+    else if (ch < 0x20 || ch == 0x7f) {
+      const char* hex = "0123456789abcdef";
+      out += {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+    } else out += char(ch);
+  }
+  return out;
+}
+
+/// A finite number: CLI11's own number checks let nan and inf through (every comparison with NaN is false).
+const CLI::Validator finite_positive(
+    [](std::string& s) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(s, v) || !std::isfinite(v) || !(v > 0))
+        return "value " + s + " is not a finite positive number";
+      return {};
+    },
+    "POSITIVE");
+
+/// A whole number in [lo, hi], written in decimal. CLI11 2.1 converts with strtoll in base 0 and no
+/// overflow check, so 99999999999999999999 would silently become LLONG_MAX and 010 would be 8.
+CLI::Validator integer_in(long long lo, long long hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        long long v = 0;
+        const char* end = s.data() + s.size();
+        const auto [p, ec] = std::from_chars(s.data() + (!s.empty() && s[0] == '+'), end, v);
+        if (s.empty() || ec != std::errc() || p != end || v < lo || v > hi)
+          return "value " + s + " is not a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+        return {};
+      },
+      "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]");
+}
+
+/// The first command-line word that is neither an option nor the value of --threads: the subcommand.
+std::string_view command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--threads") ++i;
+    else if (!a.starts_with("-")) return a;
+  }
+  return {};
+}
+
+}  // namespace
+
 int run_cli(int argc, char** argv) {
   CLI::App app{"aimc: analog in-memory computing noise and reliability studies"};
   app.require_subcommand(1);
   int threads = 0;
-  app.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  // An upper bound, so a typo cannot ask the OpenMP runtime for a million threads.
+  app.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(integer_in(0, 4096));
 
   TrainOptions tr;
   auto* train = app.add_subcommand("train", "train a reference model on Fashion-MNIST");
   train->add_option("--model", tr.model, "reference architecture")->check(CLI::IsMember({"mlp", "cnn"}));
-  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12)")->check(CLI::PositiveNumber);
-  train->add_option("--seed", tr.seed, "seed of initialization and shuffling")->check(CLI::NonNegativeNumber);
-  train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(CLI::PositiveNumber);
-  train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(CLI::PositiveNumber);
-  train->add_option("--train-limit", tr.train_limit, "use only the first N training images")->check(CLI::NonNegativeNumber);
+  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12)")->check(integer_in(1, 10000));
+  train->add_option("--seed", tr.seed, "seed of initialization and shuffling")->check(integer_in(0, 2147483647));
+  train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(integer_in(1, 1 << 20));
+  train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(finite_positive);
+  train->add_option("--train-limit", tr.train_limit, "use only the first N training images")
+      ->check(integer_in(0, 1000000000));
   train->add_option("--out", tr.out, "model file to write (HDF5)")->required();
   train->add_option("--data-dir", tr.data_dir, "Fashion-MNIST directory (default: $AIMC_FASHION_MNIST_DIR or Debian's)");
   train->add_flag("--force", tr.force, "overwrite an existing model file");
@@ -36,7 +98,7 @@ int run_cli(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "test accuracy of a model file on Fashion-MNIST");
   eval->add_option("--model", ev.model_path, "model file (HDF5)")->required();
   eval->add_option("--data-dir", ev.data_dir, "Fashion-MNIST directory");
-  eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(CLI::NonNegativeNumber);
+  eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(integer_in(0, 1000000000));
 
   McOptions mc;
   auto* mcc = app.add_subcommand("mc", "Monte Carlo robustness campaign of a model on analog hardware");
@@ -78,7 +140,18 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help
+    std::string msg = one_line(e.what());
+    const std::string_view word = command_word(argc, argv);
+    bool known = false;
+    for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
+    const std::string commands = "train, eval, mc, hardnn, snr or params";
+    if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
+      msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
+    else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
+      msg = "missing command (expected " + commands + ")";
+    if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s (see aimc --help)\n", msg.c_str());
+    return 1;
   }
   if (threads > 0) omp_set_num_threads(threads);
   try {
@@ -101,11 +174,15 @@ int run_cli(int argc, char** argv) {
       return run_hardnn(hd);
     }
   } catch (const Error& e) {
-    if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", e.what());
+    if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());
     if (mpi.size() > 1) mpi.abort(1);
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "aimc: internal error: %s\n", e.what());
+    std::fprintf(stderr, "aimc: internal error: %s\n", one_line(e.what()).c_str());
+    if (mpi.size() > 1) mpi.abort(3);
+    return 3;
+  } catch (...) {  // e.g. an H5::Exception that escaped core/hdf5io's conversion to Error: a bug
+    std::fprintf(stderr, "aimc: internal error: unexpected exception (not derived from std::exception)\n");
     if (mpi.size() > 1) mpi.abort(3);
     return 3;
   }

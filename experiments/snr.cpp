@@ -246,7 +246,9 @@ SnrConfig parse_snr_config(const ConfigFile& f) {
     }
   }
   for (const auto& m : models) {
-    if (c.points(m) > 100000) fail_at(file, "sweep", "more than 100,000 sweep points for " + m);
+    std::size_t points = 1;  // saturating: a product of axis sizes could wrap around
+    for (const auto& a : c.axes(m)) points = points > 100000 / a.size() ? 100001 : points * a.size();
+    if (points > 100000) fail_at(file, "sweep", "more than 100,000 sweep points for " + m);
     std::vector<std::string> seen;
     for (const auto& a : c.axes(m)) {
       for (const auto& s : seen)

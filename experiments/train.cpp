@@ -14,7 +14,9 @@ int default_epochs(const std::string& model) { return model == "cnn" ? 12 : 20; 
 
 int run_train(const TrainOptions& o) {
   if (o.out.empty()) throw Error("train: --out is required");
-  if (std::filesystem::exists(o.out) && !o.force)
+  std::error_code ec;  // (the throwing overloads would turn an unreadable path into an internal error)
+  if (std::filesystem::is_directory(o.out, ec)) throw Error(o.out + ": is a directory; --out must name the model file");
+  if (std::filesystem::exists(o.out, ec) && !o.force)
     throw Error(o.out + ": model file exists; pass --force to overwrite it");
   nets::Network net = nets::make_reference(o.model);
   nets::TrainParams p;
@@ -23,6 +25,7 @@ int run_train(const TrainOptions& o) {
   p.batch_size = o.batch_size;
   p.optimizer.lr = o.lr;
   validate(p, "train");
+  validate(p.optimizer, "train");
   auto train_set = data::load_fashion_mnist("train", o.data_dir);
   auto test_set = data::load_fashion_mnist("test", o.data_dir);
   if (o.train_limit > 0) train_set = train_set.head(o.train_limit);

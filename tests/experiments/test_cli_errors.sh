@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# Process-level test of issue 13, "bad input never crashes" (registered in tests/experiments/CMakeLists.txt).
+# Every failure of every command (train, eval, mc, hardnn, snr, params) must be:
+#   exit status 1 (an internal error, a bug, would be 3; a crash 134/139; CLI11's own codes 105-115),
+#   exactly one line on stderr, starting "aimc: error: " and naming what was wrong (file, key, option),
+#   nothing on stdout,
+#   and an existing results file given as --out (with --force) byte-identical afterwards.
+# Each case prints what failed and the script goes on, so one run lists every broken case.
+# Usage: test_cli_errors.sh AIMC_BINARY [verbose]   (verbose: print every message)
+set -uo pipefail
+aimc=$1
+verbose=${2:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+cases=0
+failures=0
+pending_cases=0
+problems=()
+bad() { problems+=("$2"); }  # collects what is wrong with the current case of expect_error
+fail_now() { echo "FAIL [$1]: $2" >&2; failures=$((failures + 1)); }  # a check outside expect_error
+
+# expect_error NAME WANT ARGS...: `aimc ARGS...` fails as described above and its message contains
+# WANT: fixed strings (the file, key or option and the problem) separated by "~~", each required.
+# With PENDING=<file> set, the case documents a known bug whose fix belongs to <file>: its failure
+# is reported as XFAIL and not counted, and its passing is a failure (remove the PENDING mark then).
+expect_error() {
+  local name=$1 want=$2
+  shift 2
+  cases=$((cases + 1))
+  problems=()
+  "$aimc" "$@" > out.txt 2> err.txt < /dev/null
+  local rc=$? err=() msg
+  mapfile -t err < err.txt  # (builtins only below: ~200 cases stay fast in the sanitizer build)
+  msg=${err[0]:-}
+  [ "$rc" = 1 ] || bad "$name" "exit status $rc, expected 1 (stderr: ${msg:0:300})"
+  [ "${#err[@]}" = 1 ] || bad "$name" "${#err[@]} lines on stderr, expected 1: $(printf '%s|' "${err[@]:0:5}")"
+  [ -s out.txt ] && bad "$name" "stdout not empty: $(head -c 300 out.txt | tr '\n' '|')"
+  [[ $msg == "aimc: error: "* ]] || bad "$name" "stderr does not start with 'aimc: error: ': ${msg:0:300}"
+  local piece rest=$want~~
+  while [ -n "$rest" ]; do
+    piece=${rest%%~~*}
+    rest=${rest#*~~}
+    [[ $msg == *"$piece"* ]] || bad "$name" "message lacks '$piece': ${msg:0:300}"
+  done
+  cmp -s keep.h5 keep.ref || bad "$name" "the existing results file keep.h5 was changed"
+  [ -n "$verbose" ] && echo "[$name] rc $rc: ${msg:0:300}"
+  if [ -n "${PENDING:-}" ]; then
+    if [ "${#problems[@]}" = 0 ]; then
+      echo "FAIL [$name]: passes now; remove its PENDING=$PENDING mark" >&2
+      failures=$((failures + 1))
+    else
+      echo "XFAIL [$name] (known bug, fix pending in $PENDING): ${problems[0]}" >&2
+      pending_cases=$((pending_cases + 1))
+    fi
+  elif [ "${#problems[@]}" -gt 0 ]; then
+    printf "FAIL [$name]: %s\n" "${problems[@]}" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# A tiny model (1 epoch on 500 images) and a real results file of a tiny campaign, kept as keep.h5.
+"$aimc" --threads 2 train --model mlp --epochs 1 --train-limit 500 --out m.h5 > /dev/null 2>&1 ||
+  { echo "FAIL: could not train the test model" >&2; exit 1; }
+cat > ok.toml <<'TOML'
+[model]
+path = "m.h5"
+[data]
+subset = 20
+calibration = 16
+[mc]
+trials = 2
+TOML
+"$aimc" --threads 2 mc ok.toml --out keep.h5 --quiet --no-progress > /dev/null 2>&1 ||
+  { echo "FAIL: the reference campaign ok.toml did not run" >&2; exit 1; }
+cp keep.h5 keep.ref
+size=$(stat -c %s m.h5)
+head -c $((size / 2)) m.h5 > half.h5
+head -c 800 m.h5 > head.h5
+: > empty.h5
+mkdir adir
+
+# conf FILE LINES...: writes a config from its lines (one argument per line).
+conf() {
+  local f=$1
+  shift
+  printf '%s\n' "$@" > "$f"
+}
+M='[model]
+path = "m.h5"'  # the one required table of mc and hardnn configs
+
+# ---- command line (CLI11) -------------------------------------------------------------------------
+expect_error "no subcommand" "missing command (expected train, eval, mc, hardnn, snr or params)"
+expect_error "unknown subcommand" "unknown command 'bogus'" bogus
+expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
+expect_error "unknown global option" "--bogus" --bogus mc ok.toml
+expect_error "mc: missing config" "config is required" mc
+expect_error "hardnn: missing config" "config is required" hardnn
+expect_error "snr: missing config" "config is required" snr
+expect_error "mc: unknown option" "--bogus" mc ok.toml --bogus
+expect_error "mc: extra positional" "extra.toml" mc ok.toml extra.toml
+expect_error "--threads not a number" "--threads" --threads x mc ok.toml
+expect_error "--threads negative" "--threads" --threads -1 mc ok.toml
+expect_error "--threads fractional" "--threads" --threads 1.5 mc ok.toml
+expect_error "--threads beyond int" "--threads" --threads 4294967297 mc ok.toml
+expect_error "--threads absurd" "--threads" --threads 1000000 mc ok.toml
+expect_error "--threads without value" "--threads" mc ok.toml --threads
+expect_error "train: missing --out" "--out is required" train --model mlp
+expect_error "train: unknown model" "--model" train --model rnn --out t.h5
+expect_error "train: --epochs 0" "--epochs" train --epochs 0 --out t.h5
+expect_error "train: --epochs beyond int" "--epochs" train --epochs 4294967304 --out t.h5
+expect_error "train: --epochs fractional" "--epochs" train --epochs 2.5 --out t.h5
+expect_error "train: --lr nan" "--lr" train --lr nan --out t.h5
+expect_error "train: --lr inf" "--lr" train --lr inf --out t.h5
+expect_error "train: --lr negative" "--lr" train --lr -0.1 --out t.h5
+expect_error "train: --lr text" "--lr" train --lr fast --out t.h5
+expect_error "train: --seed negative" "--seed" train --seed -1 --out t.h5
+expect_error "train: --seed beyond int" "--seed" train --seed 2147483648 --out t.h5
+expect_error "train: --batch-size text" "--batch-size" train --batch-size many --out t.h5
+expect_error "train: --train-limit negative" "--train-limit" train --train-limit -5 --out t.h5
+expect_error "train: --train-limit beyond long long" "--train-limit" train --train-limit 99999999999999999999 --out t.h5
+expect_error "eval: missing --model" "--model is required" eval
+expect_error "eval: --limit negative" "--limit" eval --model m.h5 --limit -1
+expect_error "params: extra positional" "extra" params extra
+expect_error "params: unknown option" "--bogus" params --bogus
+[ -e t.h5 ] && fail_now "train cli" "a failed train wrote t.h5"
+
+# --help keeps CLI11's normal output and exit 0
+for h in "--help" "mc --help" "train --help" "params --help"; do
+  cases=$((cases + 1))
+  # shellcheck disable=SC2086
+  "$aimc" $h > out.txt 2> err.txt
+  rc=$?
+  [ "$rc" = 0 ] || fail_now "$h" "exit status $rc, expected 0"
+  grep -q "Usage" out.txt || fail_now "$h" "no usage text on stdout"
+done
+
+# ---- train and eval: files ------------------------------------------------------------------------
+cp m.h5 model_keep.h5
+expect_error "train: model file exists" "pass --force" train --model mlp --epochs 1 --train-limit 100 --out keep.h5
+expect_error "train: --out is a directory" "adir" train --model mlp --epochs 1 --train-limit 100 --out adir --force
+expect_error "train: missing data dir" "/nonexistent-data" train --model mlp --epochs 1 --train-limit 100 \
+  --data-dir /nonexistent-data --out keep.h5 --force
+expect_error "eval: missing model" "missing.h5" eval --model missing.h5 --limit 10
+expect_error "eval: model is a directory" "adir" eval --model adir --limit 10
+expect_error "eval: model is a TOML file" "ok.toml" eval --model ok.toml --limit 10
+expect_error "eval: empty model file" "empty.h5" eval --model empty.h5 --limit 10
+expect_error "eval: model truncated to half" "half.h5" eval --model half.h5 --limit 10
+expect_error "eval: model truncated to 800 bytes" "head.h5" eval --model head.h5 --limit 10
+expect_error "eval: results file as model" "keep.h5" eval --model keep.h5 --limit 10
+expect_error "eval: missing data dir" "/nonexistent-data" eval --model m.h5 --data-dir /nonexistent-data
+cmp -s m.h5 model_keep.h5 || fail_now "eval" "a failed eval changed the model file"
+
+# ---- config files, common to mc, hardnn and snr ----------------------------------------------------
+printf '[model\npath = "m.h5"\n' > broken.toml
+printf '[model]\npath = "m.h5"\npath = "n.h5"\n' > dupkey.toml
+printf '\x00\x01\x02binary' > binary.toml
+printf '[model]\npath = "m\xff.h5"\n' > badutf8.toml
+for cmd in mc hardnn snr; do
+  run() { expect_error "$cmd: $1" "$2" "$cmd" "$3" --out keep.h5 --force --quiet --no-progress; }
+  run "missing config" "missing.toml: cannot open config file" missing.toml
+  run "directory as config" "adir: cannot read config file" adir
+  run "broken TOML" "broken.toml:1:" broken.toml
+  run "duplicate key" "dupkey.toml:3:" dupkey.toml
+  run "binary file" "binary.toml:" binary.toml
+  run "invalid UTF-8" "badutf8.toml:" badutf8.toml
+  conf c.toml '[bogus]' 'x = 1'
+  run "unknown section" "c.toml: bogus: unknown key" c.toml
+  conf c.toml 'answer = 42'
+  run "unknown top-level key" "c.toml: answer: unknown key" c.toml
+done
+expect_error "mc: existing --out without --force" "results file exists" mc ok.toml --out keep.h5 --quiet --no-progress
+
+# ---- mc --------------------------------------------------------------------------------------------
+# mc_case NAME SUBSTRING LINES...: an mc config of [model] plus LINES must fail with SUBSTRING.
+mc_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" "$@"
+  expect_error "mc: $name" "$want" mc c.toml --out keep.h5 --force --quiet --no-progress
+}
+conf c.toml '[data]' 'subset = 20'
+expect_error "mc: no [model]" "c.toml: model.path: missing" mc c.toml --out keep.h5 --force --quiet --no-progress
+conf c.toml 'model = "m.h5"'
+expect_error "mc: model = value" "c.toml: model: expected a table" mc c.toml --out keep.h5 --force --quiet --no-progress
+conf c.toml 'mc = 3' "$M"
+expect_error "mc: mc = value" "c.toml: mc: expected a table" mc c.toml --out keep.h5 --force --quiet --no-progress
+mc_case "key of another section" "c.toml: model.trials: unknown key" 'trials = 3'
+mc_case "unknown key" "c.toml: mc.trialz: unknown key (did you mean 'trials'?)" '[mc]' 'trialz = 3'
+mc_case "bits beyond 32 bits" "c.toml: parameter 'adc.bits' = 4294967304" '[adc]' 'bits = 4294967304'
+mc_case "bits beyond int" "c.toml: parameter 'dac.bits' = 2147483648" '[dac]' 'bits = 2147483648'
+mc_case "bits fractional" "c.toml: adc.bits: expected an integer, got 2.5" '[adc]' 'bits = 2.5'
+mc_case "trials fractional" "c.toml: mc.trials: expected an integer, got 2.5" '[mc]' 'trials = 2.5'
+mc_case "trials negative" "c.toml: parameter 'mc.trials' = -3" '[mc]' 'trials = -3'
+mc_case "seed negative" "c.toml: parameter 'mc.seed' = -1" '[mc]' 'seed = -1'
+mc_case "seed beyond int" "c.toml: parameter 'mc.seed' = 9223372036854775807" '[mc]' 'seed = 9223372036854775807'
+mc_case "integer beyond TOML" "c.toml:4:" '[mc]' 'seed = 9223372036854775808'
+mc_case "trials nan" "c.toml: mc.trials: expected an integer, got nan" '[mc]' 'trials = nan'
+mc_case "sigma_prog nan" "c.toml: rram.sigma_prog: expected a finite number, got nan" '[rram]' 'sigma_prog = nan'
+mc_case "sigma_read inf" "c.toml: rram.sigma_read: expected a finite number, got inf" '[rram]' 'sigma_read = inf'
+mc_case "g_max_S inf" "c.toml: rram.g_max_S: expected a finite number, got inf" '[rram]' 'g_max_S = +inf'
+mc_case "ci_half_width -inf" "c.toml: mc.ci_half_width: expected a finite number, got -inf" '[mc]' 'ci_half_width = -inf'
+mc_case "zeta nan" "c.toml: adc.zeta: expected a finite number, got nan" '[adc]' 'zeta = -nan'
+mc_case "sigma_prog negative" "c.toml: parameter 'rram.sigma_prog' = -0.1" '[rram]' 'sigma_prog = -0.1'
+mc_case "string for number" "c.toml: rram.sigma_prog: expected a number, got \"0.1\"" '[rram]' 'sigma_prog = "0.1"'
+mc_case "boolean for number" "c.toml: rram.sigma_prog: expected a number, got true" '[rram]' 'sigma_prog = true'
+mc_case "boolean for integer" "c.toml: adc.bits: expected an integer, got false" '[adc]' 'bits = false'
+mc_case "array for integer" "c.toml: adc.bits: expected an integer, got an array" '[adc]' 'bits = [8]'
+mc_case "table for integer" "c.toml: adc.bits: expected an integer, got a table" '[adc.bits]' 'v = 8'
+mc_case "number for string" "c.toml: mapping.readout: expected a string, got 1" '[mapping]' 'readout = 1'
+mc_case "number for enum" "c.toml: data.dataset: expected a string, got 3" '[data]' 'dataset = 3'
+mc_case "date for number" "c.toml: mc.confidence: expected a number, got a date" '[mc]' 'confidence = 2024-01-01'
+mc_case "adc.calibration bogus" "parameter 'adc.calibration' = \"bogus\": must be one of max|clip|optimal" '[adc]' 'calibration = "bogus"'
+mc_case "substrate bogus" "parameter 'mapping.substrate' = \"bogus\"" '[mapping]' 'substrate = "bogus"'
+mc_case "readout bogus" "parameter 'mapping.readout' = \"bogus\"" '[mapping]' 'readout = "bogus"'
+mc_case "prog_model bogus" "parameter 'rram.prog_model' = \"bogus\"" '[rram]' 'prog_model = "bogus"'
+mc_case "read_model empty" "parameter 'rram.read_model' = \"\"" '[rram]' 'read_model = ""'
+mc_case "dataset bogus" "parameter 'data.dataset' = \"mnist\"" '[data]' 'dataset = "mnist"'
+mc_case "enum with a newline" "parameter 'adc.calibration' = \"a\\nb\"" '[adc]' 'calibration = "a\nb"'
+mc_case "analog_layers bogus" "analog_layers" '[mapping]' 'analog_layers = "bogus"'
+mc_case "analog_layers huge ordinal" "analog_layers" '[mapping]' 'analog_layers = "99999999999999999999"'
+mc_case "sram technology bogus" "c.toml: sram_qs.technology" '[sram_qs]' 'technology = "1nm"'
+mc_case "sram n_rows rejected" "c.toml: sram_qs.n_rows" '[sram_qs]' 'n_rows = 4294967304'
+mc_case "sram integer beyond int" "c.toml: parameter 'sram_qs.b_w' = 4294967304" '[sram_qs]' 'b_w = 4294967304'
+mc_case "sram double nan" "c.toml: sram_qs.v_dd_V: expected a finite number, got nan" '[sram_qs]' 'v_dd_V = nan'
+mc_case "sweep: empty array" "c.toml: sweep.rram.sigma_prog: empty array" '[sweep]' '"rram.sigma_prog" = []'
+mc_case "sweep: nan" "c.toml: sweep.rram.sigma_prog: expected a finite number, got nan" '[sweep]' '"rram.sigma_prog" = [0.1, nan]'
+mc_case "sweep: inf" "c.toml: sweep.rram.sigma_prog: expected a finite number, got inf" '[sweep]' '"rram.sigma_prog" = inf'
+mc_case "sweep: string element" "c.toml: sweep.rram.sigma_prog: expected an array of numbers" '[sweep]' '"rram.sigma_prog" = ["0.1"]'
+mc_case "sweep: boolean" "c.toml: sweep.rram.sigma_prog: expected a number or an array of numbers, got true" '[sweep]' '"rram.sigma_prog" = true'
+mc_case "sweep: unknown key" "c.toml: sweep.rram.sigma_prgo: not a numeric hardware parameter" '[sweep]' '"rram.sigma_prgo" = [0.1]'
+mc_case "sweep: string parameter" "c.toml: sweep.adc.calibration" '[sweep]' '"adc.calibration" = [1]'
+mc_case "sweep: int fractional" "c.toml: ~~adc.bits~~4.5: must be a whole number" '[sweep]' '"adc.bits" = [4, 4.5]'
+mc_case "sweep: first int fractional" "c.toml: sweep.adc.bits~~must be a whole number" '[sweep]' '"adc.bits" = [4.5]'
+mc_case "sweep: later int beyond int" "c.toml: ~~adc.bits~~4294967304" '[sweep]' '"adc.bits" = [4, 4294967304]'
+mc_case "sweep: int beyond int" "c.toml: sweep.adc.bits" '[sweep]' '"adc.bits" = [4294967304]'
+mc_case "sweep: int out of range" "adc.bits' = 40" '[sweep]' '"adc.bits" = [4, 40]'
+mc_case "sweep: negative" "rram.sigma_prog' = -1" '[sweep]' '"rram.sigma_prog" = [0.1, -1]'
+mc_case "sweep: too many points" "c.toml: sweep: more than 100,000" '[sweep]' \
+  "\"rram.sigma_prog\" = [$(seq -s, 0 0.01 3.2 | sed 's/,$//')]" "\"rram.sigma_read\" = [$(seq -s, 0 0.01 3.2 | sed 's/,$//')]"
+axis=$(seq -s, 1 65536)  # 4 axes of 2^16 values: 2^64 points, which a plain size_t product wraps to 0
+PENDING=experiments/mc.cpp mc_case "sweep: 2^64 points" "c.toml: sweep: more than 100,000" '[sweep]' "\"rram.sigma_prog\" = [$axis]" \
+  "\"rram.sigma_read\" = [$axis]" "\"rram.p_stuck_min\" = [$axis]" "\"rram.p_stuck_max\" = [$axis]"
+mc_case "layer: not an ordinal" "c.toml: layer.x: expected a layer ordinal" '[layer.x.adc]' 'bits = 4'
+PENDING=experiments/mc.cpp mc_case "layer: huge ordinal" "c.toml: layer.99999999999999999999" '[layer.99999999999999999999.adc]' 'bits = 4'
+mc_case "layer: value not a table" "c.toml: layer.0: expected section tables" '[layer]' '0 = 3'
+mc_case "layer: bits beyond int" "c.toml: layer.0.adc.bits" '[layer.0.adc]' 'bits = 4294967304'
+PENDING=experiments/mc.cpp mc_case "layer: bits beyond 2^53" "c.toml: layer.0.adc.bits: ~~must be in [-2147483648, 2147483647]" '[layer.0.adc]' 'bits = 9007199254740993'
+mc_case "layer: bits fractional" "c.toml: layer.0.adc.bits" '[layer.0.adc]' 'bits = 4.5'
+mc_case "layer: nan" "c.toml: layer.0.rram.sigma_prog" '[layer.0.rram]' 'sigma_prog = nan'
+mc_case "layer: inf" "c.toml: layer.0.rram.sigma_read" '[layer.0.rram]' 'sigma_read = inf'
+mc_case "layer: flag from number" "c.toml: layer.0.dac.bit_serial" '[layer.0.dac]' 'bit_serial = 0.5'
+mc_case "layer: array" "c.toml: layer.0.adc.bits" '[layer.0.adc]' 'bits = [4]'
+mc_case "layer: enum bogus" "c.toml: layer 0~~'adc.calibration' = \"bogus\"" '[layer.0.adc]' 'calibration = "bogus"'
+mc_case "layer: ordinal beyond the model" "layer" '[layer.7.adc]' 'bits = 4'
+mc_case "subset beyond test set" "data.subset" '[data]' 'subset = 20000'
+# the model file
+mc_model() {
+  conf c.toml '[model]' "path = \"$2\"" '[data]' 'subset = 20' 'calibration = 16'
+  expect_error "mc: $1" "$2" mc c.toml --out keep.h5 --force --quiet --no-progress
+}
+mc_model "missing model" missing.h5
+mc_model "model is a directory" adir
+mc_model "model is a TOML file" ok.toml
+mc_model "empty model file" empty.h5
+mc_model "model truncated to half" half.h5
+mc_model "model truncated to 800 bytes" head.h5
+mc_model "results file as model" keep.h5
+conf c.toml '[model]' 'path = ""'
+expect_error "mc: empty model path" "c.toml: model.path: missing" mc c.toml --out keep.h5 --force --quiet --no-progress
+conf c.toml '[model]' 'path = 3'
+expect_error "mc: model path a number" "c.toml: model.path: expected a string, got 3" mc c.toml --out keep.h5 --force --quiet --no-progress
+conf c.toml "$M" '[data]' 'subset = 20' 'calibration = 16' 'dir = "/nonexistent-data"'
+expect_error "mc: missing data dir" "/nonexistent-data" mc c.toml --out keep.h5 --force --quiet --no-progress
+
+# ---- hardnn ----------------------------------------------------------------------------------------
+hd_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" "$@"
+  expect_error "hardnn: $name" "$want" hardnn c.toml --out keep.h5 --force --quiet --no-progress
+}
+hd_case "unknown key" "c.toml: hardnn.marginn: unknown key" '[hardnn]' 'marginn = 0.1'
+hd_case "sweep section" "c.toml: sweep: unknown key" '[sweep]' '"rram.sigma_prog" = [0.1]'
+hd_case "error_model bogus" "parameter 'hardnn.error_model' = \"bogus\"" '[hardnn]' 'error_model = "bogus"'
+hd_case "rank_by bogus" "parameter 'hardnn.rank_by' = \"bogus\"" '[hardnn]' 'rank_by = "bogus"'
+hd_case "max_injections beyond int" "c.toml: parameter 'hardnn.max_injections' = 4294967304" '[hardnn]' 'max_injections = 4294967304'
+hd_case "max_injections fractional" "c.toml: hardnn.max_injections: expected an integer, got 2.5" '[hardnn]' 'max_injections = 2.5'
+hd_case "seed negative" "c.toml: parameter 'hardnn.seed' = -1" '[hardnn]' 'seed = -1'
+hd_case "margin nan" "c.toml: hardnn.margin: expected a finite number, got nan" '[hardnn]' 'margin = nan'
+hd_case "loss_cap inf" "c.toml: hardnn.loss_cap: expected a finite number, got inf" '[hardnn]' 'loss_cap = inf'
+hd_case "margin a string" "c.toml: hardnn.margin: expected a number, got \"x\"" '[hardnn]' 'margin = "x"'
+hd_case "verify_overheads nan" "hardnn.verify_overheads" '[hardnn]' 'verify_overheads = "0.1,nan"'
+hd_case "verify_overheads empty item" "hardnn.verify_overheads" '[hardnn]' 'verify_overheads = "0.1,,0.3"'
+hd_case "verify_overheads array" "c.toml: hardnn.verify_overheads: expected a string, got an array" '[hardnn]' 'verify_overheads = [0.1, 0.3]'
+hd_case "layers huge ordinal" "hardnn.layers" '[hardnn]' 'layers = "99999999999999999999"'
+hd_case "layers negative" "hardnn.layers" '[hardnn]' 'layers = "-1"'
+hd_case "layers beyond the model" "hardnn.layers" '[hardnn]' 'layers = "0,50"'
+hd_case "adc bits beyond int" "c.toml: parameter 'adc.bits' = 4294967304" '[hardnn]' 'error_model = "analog"' '[adc]' 'bits = 4294967304'
+hd_case "layer override nan" "c.toml: layer.0.rram.sigma_prog" '[hardnn]' 'error_model = "analog"' '[layer.0.rram]' 'sigma_prog = nan'
+hd_model() {
+  conf c.toml '[model]' "path = \"$2\"" '[data]' 'subset = 20'
+  expect_error "hardnn: $1" "$2" hardnn c.toml --out keep.h5 --force --quiet --no-progress
+}
+hd_model "missing model" missing.h5
+hd_model "model is a directory" adir
+hd_model "model is a TOML file" ok.toml
+hd_model "model truncated to half" half.h5
+hd_model "model truncated to 800 bytes" head.h5
+
+# ---- snr -------------------------------------------------------------------------------------------
+snr_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$@"
+  expect_error "snr: $name" "$want" snr c.toml --out keep.h5 --force --quiet --no-progress
+}
+snr_case "unknown key" "c.toml: snr.sample: unknown key (did you mean 'samples'?)" '[snr]' 'sample = 10'
+snr_case "model section of mc" "c.toml: model: unknown key" '[model]' 'path = "m.h5"'
+snr_case "models bogus" "models: unknown compute model 'bogus'" '[snr]' 'models = "qs,bogus"'
+snr_case "models empty" "models: empty" '[snr]' 'models = ""'
+snr_case "models array" "c.toml: snr.models: expected a string, got an array" '[snr]' 'models = ["qs"]'
+snr_case "samples beyond int" "c.toml: parameter 'snr.samples' = 4294967304" '[snr]' 'samples = 4294967304'
+snr_case "samples fractional" "c.toml: snr.samples: expected an integer, got 2.5" '[snr]' 'samples = 2.5'
+snr_case "samples negative" "c.toml: parameter 'snr.samples' = -5" '[snr]' 'samples = -5'
+snr_case "seed beyond int" "c.toml: parameter 'snr.seed' = 2147483648" '[snr]' 'seed = 2147483648'
+snr_case "confidence nan" "c.toml: snr.confidence: expected a finite number, got nan" '[snr]' 'confidence = nan'
+snr_case "confidence inf" "c.toml: snr.confidence: expected a finite number, got inf" '[snr]' 'confidence = inf'
+snr_case "confidence boolean" "c.toml: snr.confidence: expected a number, got true" '[snr]' 'confidence = true'
+snr_case "qs swing_rule bogus" "parameter 'qs.swing_rule' = \"bogus\"" '[qs]' 'swing_rule = "bogus"'
+snr_case "qs technology bogus" "c.toml: qs.technology" '[qs]' 'technology = "1nm"'
+snr_case "qs technology number" "c.toml: qs.technology: expected a preset name string" '[qs]' 'technology = 65'
+snr_case "qs n_rows beyond int" "c.toml: parameter 'qs.n_rows' = 4294967304" '[qs]' 'n_rows = 4294967304'
+snr_case "qs v_dd_V -inf" "c.toml: qs.v_dd_V: expected a finite number, got -inf" '[qs]' 'v_dd_V = -inf'
+snr_case "qs value a table" "c.toml: qs.n_rows: expected an integer, got a table" '[qs.n_rows]' 'x = 1'
+snr_case "qs section a value" "c.toml: qs: expected a table" 'qs = 1'
+snr_case "mpc delta_db nan" "c.toml: mpc.delta_db: expected a finite number, got nan" '[mpc]' 'delta_db = nan'
+snr_case "sweep: empty" "c.toml: sweep.qs.t0_s: empty array" '[sweep.qs]' 't0_s = []'
+snr_case "sweep: nan" "c.toml: sweep.qs.t0_s: expected a finite number, got nan" '[sweep.qs]' 't0_s = [1e-13, nan]'
+snr_case "sweep: inf common" "c.toml: sweep.v_dd_V: expected a finite number, got inf" '[snr]' 'models = "qs"' '[sweep]' 'v_dd_V = [inf]'
+snr_case "sweep: int fractional" "n_rows" '[snr]' 'models = "qs"' '[sweep.qs]' 'n_rows = [64, 64.5]'
+snr_case "sweep: int beyond int" "n_rows" '[snr]' 'models = "qs"' '[sweep.qs]' 'n_rows = [4294967304]'
+snr_case "sweep: 2^64 points" "c.toml: sweep: more than 100,000 sweep points for qs" '[snr]' 'models = "qs"' \
+  '[sweep.qs]' "t0_s = [$axis]" "k_clip = [$axis]" "v_wl_rel = [$axis]" "c_bl_extra_F = [$axis]"
+snr_case "sweep: unknown" "c.toml: sweep.qs.t0: not a numeric parameter of the qs model" '[sweep.qs]' 't0 = [1e-13]'
+snr_case "sweep: sub-table of no model" "c.toml: sweep.xx" '[sweep.xx]' 'a = [1]'
+snr_case "sweep: technology empty" "c.toml: sweep.technology: empty array" '[sweep]' 'technology = []'
+snr_case "sweep: technology bogus" "c.toml: sweep.technology" '[sweep]' 'technology = ["65nm", "1nm"]'
+snr_case "sweep: technology numbers" "c.toml: sweep.technology: expected preset name strings" '[sweep]' 'technology = [65]'
+snr_case "accumulation: n missing" "c.toml: accumulation.n: missing" '[accumulation]' 'mantissa_bits = [4]'
+snr_case "accumulation: n nan" "c.toml: accumulation.n" '[accumulation]' 'n = [nan]' 'mantissa_bits = [4]'
+snr_case "accumulation: n fractional" "c.toml: accumulation.n" '[accumulation]' 'n = [10.5]' 'mantissa_bits = [4]'
+snr_case "accumulation: n empty" "c.toml: accumulation.n: empty array" '[accumulation]' 'n = []' 'mantissa_bits = [4]'
+snr_case "accumulation: mantissa huge" "c.toml: accumulation.mantissa_bits" '[accumulation]' 'n = [10]' 'mantissa_bits = [1e300]'
+snr_case "accumulation: trials inf" "c.toml: accumulation.trials: expected an integer, got inf" '[accumulation]' 'n = [10]' 'mantissa_bits = [4]' 'trials = inf'
+snr_case "accumulation: vrr_min nan" "c.toml: accumulation.vrr_min: expected a finite number, got nan" '[accumulation]' 'n = [10]' 'mantissa_bits = [4]' 'vrr_min = nan'
+snr_case "accumulation: unknown key" "c.toml: accumulation.trial: unknown key" '[accumulation]' 'n = [10]' 'mantissa_bits = [4]' 'trial = 3'
+
+# nothing but keep.h5 and the inputs may be left behind by the failed runs
+for f in t.h5 keep.h5.journal; do
+  [ -e "$f" ] && fail_now "leftovers" "a failed run left $f behind"
+done
+
+echo "$cases cases, $failures failed, $pending_cases known bugs pending a fix elsewhere (XFAIL)"
+[ "$failures" = 0 ]
