@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/numerics.hpp"
 #include "data/fashion_mnist.hpp"
 #include "experiments/mc.hpp"
 #include "nets/analog.hpp"
@@ -186,6 +187,7 @@ void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const da
 }  // namespace
 
 int main(int argc, char** argv) {
+  aimc::pin_numerics();
   Options o;
   CLI::App app{"aimc_bench: Monte Carlo trial cost vs the digital forward (bench/README.md)"};
   app.add_option("--mlp", o.mlp, "reference MLP model file")->capture_default_str();

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "core/numerics.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
@@ -75,6 +76,7 @@ std::string_view command_word(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  pin_numerics();  // same GEMM blocking on every machine (core/numerics.hpp)
   CLI::App app{"aimc: analog in-memory computing noise and reliability studies"};
   app.require_subcommand(1);
   int threads = 0;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/numerics.hpp"
 #include "nets/layer.hpp"
 
 namespace aimc::nets {
@@ -19,8 +20,10 @@ class Network {
   /// Called with (layer index, that layer's output) after the layer's forward.
   using Hook = std::function<void(std::size_t layer, Matrix& y)>;
 
-  Network() = default;
-  explicit Network(Shape input) : input_(input) {}
+  /// Constructing a network pins Eigen's GEMM blocking (core/numerics.hpp), so its products give the same
+  /// bits on every machine even in a program that changed Eigen's cache sizes.
+  Network() { pin_numerics(); }
+  explicit Network(Shape input) : input_(input) { pin_numerics(); }
   Network(Network&&) = default;
   Network& operator=(Network&&) = default;
   /// Deep copy of architecture and parameter values (hooks are not copied).
