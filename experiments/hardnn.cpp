@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <limits>
 #include <numeric>
+#include <optional>
 
+#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 #include "core/progress.hpp"
@@ -600,11 +602,9 @@ void read_records(const H5::Group& g, Records& rc, const std::string& file) {
 void write_results(const Run& r) {
   const HardnnConfig& c = *r.cfg;
   const auto& h = c.hardnn;
-  const std::string tmp = r.out + ".tmp";
   const Summary s = summarize(r);
   const bool complete = r.campaign.complete();
-  {
-    H5::H5File f = h5::create(tmp);
+  replace_h5(r.out, [&](H5::H5File& f) {
     H5::Group root = f.openGroup("/");
     write_run_info(root, r.info);
     h5::set_attr(root, "model_path", c.model.path);
@@ -794,8 +794,7 @@ void write_results(const Run& r) {
       h5::write(t, "verify_seconds", std::vector<double>{r.verify_seconds}, "s",
                 "wall time of the verification jobs run by the latest process");
     }
-  }
-  fs::rename(tmp, r.out);
+  });
 }
 
 void read_results(Run& r) {
@@ -877,6 +876,9 @@ int run_hardnn(const HardnnOptions& o) {
   const auto& h = c.hardnn;
 
   if (o.out.empty()) throw Error("hardnn: --out must name the results file");
+  // One run per results file: a second run on the same --out fails here, before it reads or writes anything.
+  std::optional<FileLock> lock;
+  if (Mpi::world().rank() == 0) lock.emplace(o.out, "results file");
   const bool exists = fs::exists(o.out);
   if (exists && !o.resume && !o.force)
     throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");

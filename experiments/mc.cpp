@@ -1,13 +1,16 @@
 #include "experiments/mc.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 
+#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 #include "core/progress.hpp"
@@ -79,8 +82,13 @@ std::span<const Param<McParams>> McParams::params() {
 // Config
 
 std::size_t McConfig::points() const {
+  // Saturating: four axes of 2^16 values must not wrap to 0 points (parse_mc_config caps the count).
   std::size_t n = 1;
-  for (const auto& a : sweep) n *= a.values.size();
+  for (const auto& a : sweep) {
+    const std::size_t m = a.values.size();
+    if (m != 0 && n > std::numeric_limits<std::size_t>::max() / m) return std::numeric_limits<std::size_t>::max();
+    n *= m;
+  }
   return n;
 }
 
@@ -132,8 +140,9 @@ void read_layer_overrides(const toml::table& t, const std::string& file, AnalogC
   for (auto&& [k, v] : t) {
     const std::string n(k.str());
     char* end = nullptr;
+    errno = 0;
     const long ord = std::strtol(n.c_str(), &end, 10);
-    if (n.empty() || *end != '\0' || ord < 0)
+    if (n.empty() || *end != '\0' || ord < 0 || errno == ERANGE || ord > std::numeric_limits<int>::max())
       fail_at(file, "layer." + n, "expected a layer ordinal (0 = first Dense/Conv2d layer), e.g. [layer.0.adc]");
     if (!v.is_table()) fail_at(file, "layer." + n, "expected section tables, e.g. [layer." + n + ".adc]");
     AnalogConfig::LayerOverride ov;
@@ -146,16 +155,18 @@ void read_layer_overrides(const toml::table& t, const std::string& file, AnalogC
         const std::string full = sec + "." + std::string(pk.str()), path = "layer." + n + "." + full;
         AnalogConfig probe = a;
         bool ok = false;
+        if (!pv.is_string() && !pv.is_number() && !pv.is_boolean())
+          fail_at(file, path, "expected a number, string or boolean, got " + describe(pv));
+        // to_number, not value<double>(): an integer beyond 2^53 has no exact double and value<double>() is
+        // empty; it also rejects nan and inf (its message names file and key already, so it is outside the try).
+        const double d = pv.is_boolean() ? double(*pv.value<bool>()) : pv.is_string() ? 0.0 : to_number(pv, file, path);
         try {
           if (pv.is_string()) {
             ok = probe.set_string(full, *pv.value<std::string>());
             if (ok) ov.strings.emplace_back(full, *pv.value<std::string>());
-          } else if (pv.is_number() || pv.is_boolean()) {
-            const double d = pv.is_boolean() ? double(*pv.value<bool>()) : *pv.value<double>();
+          } else {
             ok = probe.set(full, d);
             if (ok) ov.numbers.emplace_back(full, d);
-          } else {
-            fail_at(file, path, "expected a number, string or boolean");
           }
         } catch (const Error& e) {
           fail_at(file, path, e.what());
@@ -290,11 +301,16 @@ struct PointState {
     return n;
   }
   int done_count() const { return int(std::count(done.begin(), done.end(), 1)); }
-  std::vector<double> done_accuracies() const {
-    std::vector<double> a;
-    for (std::size_t t = 0; t < done.size(); ++t)
-      if (done[t]) a.push_back(accuracy[t]);
-    return a;
+  /// Accuracies of trials [0, n) (all done when the stopping rule asks).
+  std::vector<double> accuracies_before(int n) const { return {accuracy.begin(), accuracy.begin() + n}; }
+  /// Forgets trials from `n` on: a point the rule stopped after n trials never ran them in an
+  /// uninterrupted run, so a resumed run must not keep those that a killed run had started.
+  void truncate(int n) {
+    for (std::size_t t = std::size_t(n); t < done.size(); ++t) {
+      accuracy[t] = loss[t] = saturated[t] = conversions[t] = kNaN;
+      snr.row(Eigen::Index(t)).setConstant(kNaN);
+      done[t] = 0;
+    }
   }
   void store(int t, const TrialResult& r) {
     accuracy[t] = r.accuracy;
@@ -382,13 +398,11 @@ void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
 
 namespace {
 
-/// Writes the whole results file to a temporary name and renames it over `out`, so a reader (or a
-/// crash) only ever sees a complete file.
+/// Writes the whole results file (replace_h5: temporary file, fsync, rename), so a reader, a crash or a
+/// full disk only ever leaves a complete file.
 void write_results(const Run& r) {
   const McConfig& c = *r.cfg;
-  const std::string tmp = r.out + ".tmp";
-  {
-    H5::H5File f = h5::create(tmp);
+  replace_h5(r.out, [&](H5::H5File& f) {
     H5::Group root = f.openGroup("/");
     write_run_info(root, r.info);
     h5::set_attr(root, "model_path", c.model.path);
@@ -470,8 +484,7 @@ void write_results(const Run& r) {
     h5::write(sm, "snr_db_mean", snr, "dB", "mean per-layer output SNR (points x analog layers)");
     H5::Group par = h5::group(sm, "param");
     for (const auto& a : c.sweep) h5::write(par, a.key, axis_vals[a.key], "", "this axis' value at each point");
-  }
-  fs::rename(tmp, r.out);
+  });
 }
 
 void read_results(Run& r) {
@@ -487,7 +500,9 @@ void read_results(Run& r) {
     auto acc = h5::read_doubles(g, "accuracy", r.out), loss = h5::read_doubles(g, "loss", r.out),
          sat = h5::read_doubles(g, "adc_saturated", r.out), conv = h5::read_doubles(g, "adc_conversions", r.out);
     MatrixD snr = h5::read_matrixd(g, "snr_db", r.out);
-    if (done.size() != s.done.size() || snr.cols() != s.snr.cols())
+    const std::size_t n = s.done.size();
+    if (done.size() != n || acc.size() != n || loss.size() != n || sat.size() != n || conv.size() != n ||
+        std::size_t(snr.rows()) != n || snr.cols() != s.snr.cols())
       throw Error(r.out + ": --resume: point " + point_name(p) + " has unexpected dataset sizes");
     for (std::size_t t = 0; t < done.size(); ++t) {
       if (!done[t]) continue;
@@ -555,6 +570,9 @@ int run_mc(const McOptions& o) {
   const McConfig c = parse_mc_config(cf);
 
   if (o.out.empty()) throw Error("mc: --out must name the results file");
+  // One run per results file: a second run on the same --out fails here, before it reads or writes anything.
+  std::optional<FileLock> lock;
+  if (lead) lock.emplace(o.out, "results file");
   const bool exists = fs::exists(o.out);
   if (exists && !o.resume && !o.force)
     throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
@@ -636,14 +654,15 @@ int run_mc(const McOptions& o) {
           for (int l = 0; l < r.layers; ++l) d[4 + std::size_t(l)] = res.snr_db[std::size_t(l)];
         },
         &progress);
-    // Stopping rule, checked on whole rounds only so the decision does not depend on scheduling.
+    // Stopping rule, checked on the trials of whole rounds [0, t1) only, so the decision depends neither
+    // on scheduling nor on trials of later rounds that a killed run had finished before a --resume.
     if (c.mc.ci_half_width > 0) {
       bool changed = false;
       for (auto& s : r.points) {
         if (s.stopped || s.done_prefix() < t1 || t1 < 2) continue;
-        const auto acc = s.done_accuracies();
-        if (stats::mean_ci(acc, c.mc.confidence).half_width() <= c.mc.ci_half_width) {
+        if (stats::mean_ci(s.accuracies_before(t1), c.mc.confidence).half_width() <= c.mc.ci_half_width) {
           s.stopped = true;
+          s.truncate(t1);
           changed = true;
         }
       }

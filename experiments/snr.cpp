@@ -8,8 +8,10 @@
 #include <limits>
 #include <sstream>
 
+#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
+#include "core/numerics.hpp"
 #include "core/progress.hpp"
 #include "core/random.hpp"
 #include "devices/accumulator.hpp"
@@ -371,9 +373,7 @@ void write_axes(H5::Group& g, const std::vector<SnrAxis>& axes, std::size_t poin
 
 void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& info,
                     const std::vector<ModelResults>& res, const AccResults& acc) {
-  const std::string tmp = out + ".tmp";
-  {
-    H5::H5File f = h5::create(tmp);
+  replace_h5(out, [&](H5::H5File& f) {
     H5::Group root = f.openGroup("/");
     write_run_info(root, info);
     h5::set_attr(root, "models", c.run.models);
@@ -456,8 +456,7 @@ void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& i
       h5::write(g, "min_mantissa_bits", mmin, "bit",
                 "per n: smallest swept mantissa with VRR >= vrr_min at it and every wider one (NaN: none)");
     }
-  }
-  fs::rename(tmp, out);
+  });
 }
 
 std::string fmt(double v, int prec = 2) {
@@ -526,11 +525,13 @@ void run_model(const SnrConfig& c, const std::string& model, const SramModel<P>&
 }  // namespace
 
 int run_snr(const SnrOptions& o) {
+  pin_numerics();
   const auto t_start = std::chrono::steady_clock::now();
   const Mpi& mpi = Mpi::world();
   if (mpi.size() > 1) throw Error("snr: runs on one process (its Monte Carlo is parallel with OpenMP); drop mpirun");
   const SnrConfig c = parse_snr_config(load_config(o.config));
   if (o.out.empty()) throw Error("snr: --out must name the results file");
+  FileLock lock(o.out, "results file");  // one run per results file, before anything is read or written
   if (fs::exists(o.out) && !o.force) throw Error(o.out + ": results file exists; pass --force to overwrite it");
 
   RunInfo info = begin_run("aimc-snr", c.file, c.run.seed, mpi.size());

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 
@@ -30,41 +31,34 @@ std::string layer_group(std::size_t i) {
 }  // namespace
 
 void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    {
-      auto f = h5::create(tmp);
-      h5::set_attr(f, "format", "aimc-model");
-      h5::set_attr(f, "format_version", kModelFormatVersion);
-      h5::set_attr(f, "input_c", net.input_shape().c);
-      h5::set_attr(f, "input_h", net.input_shape().h);
-      h5::set_attr(f, "input_w", net.input_shape().w);
-      h5::set_attr(f, "architecture", net.summary());
-      h5::set_attr(f, "name", meta.name);
-      h5::set_attr(f, "dataset", meta.dataset);
-      h5::set_attr(f, "epochs", meta.epochs);
-      h5::set_attr(f, "seed", meta.seed);
-      h5::set_attr(f, "test_accuracy", meta.test_accuracy);
-      h5::set_attr(f, "train_seconds", meta.train_seconds);
-      h5::set_attr(f, "created", meta.created.empty() ? utc_now() : meta.created);
-      h5::set_attr(f, "aimc_version", AIMC_VERSION);
-      h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
-      auto layers = h5::group(f, "layers");
-      h5::set_attr(layers, "count", static_cast<std::int64_t>(net.size()));
-      for (std::size_t i = 0; i < net.size(); ++i) {
-        auto g = h5::group(layers, layer_group(i));
-        auto s = net.layer(i).spec();
-        h5::set_attr(g, "kind", s.kind);
-        for (auto& [k, v] : s.args) h5::set_attr(g, k, static_cast<std::int64_t>(v));
-        for (auto* p : net.layer(i).parameters()) h5::write(g, p->name, p->value, "1", "trained parameter");
-      }
+  // replace_h5: built in memory, written to a temporary file, synced and renamed, so an existing model is
+  // never left half written (also not on a full disk).
+  replace_h5(path, [&](H5::H5File& f) {
+    h5::set_attr(f, "format", "aimc-model");
+    h5::set_attr(f, "format_version", kModelFormatVersion);
+    h5::set_attr(f, "input_c", net.input_shape().c);
+    h5::set_attr(f, "input_h", net.input_shape().h);
+    h5::set_attr(f, "input_w", net.input_shape().w);
+    h5::set_attr(f, "architecture", net.summary());
+    h5::set_attr(f, "name", meta.name);
+    h5::set_attr(f, "dataset", meta.dataset);
+    h5::set_attr(f, "epochs", meta.epochs);
+    h5::set_attr(f, "seed", meta.seed);
+    h5::set_attr(f, "test_accuracy", meta.test_accuracy);
+    h5::set_attr(f, "train_seconds", meta.train_seconds);
+    h5::set_attr(f, "created", meta.created.empty() ? utc_now() : meta.created);
+    h5::set_attr(f, "aimc_version", AIMC_VERSION);
+    h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
+    auto layers = h5::group(f, "layers");
+    h5::set_attr(layers, "count", static_cast<std::int64_t>(net.size()));
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      auto g = h5::group(layers, layer_group(i));
+      auto s = net.layer(i).spec();
+      h5::set_attr(g, "kind", s.kind);
+      for (auto& [k, v] : s.args) h5::set_attr(g, k, static_cast<std::int64_t>(v));
+      for (auto* p : net.layer(i).parameters()) h5::write(g, p->name, p->value, "1", "trained parameter");
     }
-    std::filesystem::rename(tmp, path);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 namespace {

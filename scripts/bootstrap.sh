@@ -9,7 +9,8 @@ packages=(
   doctest-dev libcli11-dev libtomlplusplus-dev zlib1g-dev librandom123-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
-  python3-h5py python3-matplotlib python3-sklearn
+  python3-h5py python3-matplotlib python3-sklearn python3-scipy
+  libomp5-14 libomp-14-dev   # ThreadSanitizer run (tests/tsan)
 )
 # libgomp (OpenMP for g++) ships with g++ itself.
 

@@ -29,3 +29,43 @@ kill_between_rewrites() {
   [ "$killed" = 1 ] || fail "could not catch the run between file rewrites"
   wait "$pid" 2> /dev/null || true
 }
+
+# journal_records FILE...: complete records in journals (0 for none).
+journal_records() {
+  local n=0 f
+  for f in "$@"; do [ -f "$f" ] && n=$((n + $(grep -c " end$" "$f" || true))); done
+  echo "$n"
+}
+
+# kill_mpi_run MPIRUN_PID OUT: SIGKILLs every rank of a `mpirun -n 2 ... --out OUT` campaign and mpirun
+# itself (OpenMPI gives each rank a process group of its own, so killing mpirun alone would leave them
+# running) at a moment when both ranks' journals (OUT.journal, OUT.journal.1) hold records. The ranks
+# are found by their command line, which holds "--out OUT". Fails if the run ends first.
+kill_mpi_run() {
+  local pid=$1 out=$2 killed=0 ranks
+  for _ in $(seq 1 6000); do
+    sleep 0.1
+    kill -0 "$pid" 2> /dev/null || fail "the MPI campaign finished before it could be killed"
+    ranks=$(pgrep -f -- "--out $out" | grep -vx "$pid" || true)
+    [ -n "$ranks" ] || continue
+    # shellcheck disable=SC2086
+    kill -STOP $ranks 2> /dev/null || true
+    if [ "$(journal_records "$out.journal")" -ge 1 ] && [ "$(journal_records "$out.journal.1")" -ge 1 ]; then
+      # shellcheck disable=SC2086
+      kill -9 $ranks "$pid" 2> /dev/null || true
+      killed=1
+      break
+    fi
+    # shellcheck disable=SC2086
+    kill -CONT $ranks 2> /dev/null || true
+  done
+  [ "$killed" = 1 ] || fail "could not catch the MPI run with records in both ranks' journals"
+  wait "$pid" 2> /dev/null || true
+  sleep 0.2
+}
+
+# progress_total STDERR_FILE LABEL: the job total of the final progress line "LABEL: N/N unit, ... took"
+# (0 if there is none): how many jobs a (resumed) run still had to do.
+progress_total() {
+  grep -E "^$2: [0-9]+/[0-9]+ .*took" "$1" | tail -n 1 | sed -E "s/^$2: [0-9]+\/([0-9]+) .*/\1/" | grep . || echo 0
+}

@@ -240,13 +240,13 @@ mc_case "sweep: negative" "rram.sigma_prog' = -1" '[sweep]' '"rram.sigma_prog" =
 mc_case "sweep: too many points" "c.toml: sweep: more than 100,000" '[sweep]' \
   "\"rram.sigma_prog\" = [$(seq -s, 0 0.01 3.2 | sed 's/,$//')]" "\"rram.sigma_read\" = [$(seq -s, 0 0.01 3.2 | sed 's/,$//')]"
 axis=$(seq -s, 1 65536)  # 4 axes of 2^16 values: 2^64 points, which a plain size_t product wraps to 0
-PENDING=experiments/mc.cpp mc_case "sweep: 2^64 points" "c.toml: sweep: more than 100,000" '[sweep]' "\"rram.sigma_prog\" = [$axis]" \
+mc_case "sweep: 2^64 points" "c.toml: sweep: more than 100,000" '[sweep]' "\"rram.sigma_prog\" = [$axis]" \
   "\"rram.sigma_read\" = [$axis]" "\"rram.p_stuck_min\" = [$axis]" "\"rram.p_stuck_max\" = [$axis]"
 mc_case "layer: not an ordinal" "c.toml: layer.x: expected a layer ordinal" '[layer.x.adc]' 'bits = 4'
-PENDING=experiments/mc.cpp mc_case "layer: huge ordinal" "c.toml: layer.99999999999999999999" '[layer.99999999999999999999.adc]' 'bits = 4'
+mc_case "layer: huge ordinal" "c.toml: layer.99999999999999999999" '[layer.99999999999999999999.adc]' 'bits = 4'
 mc_case "layer: value not a table" "c.toml: layer.0: expected section tables" '[layer]' '0 = 3'
 mc_case "layer: bits beyond int" "c.toml: layer.0.adc.bits" '[layer.0.adc]' 'bits = 4294967304'
-PENDING=experiments/mc.cpp mc_case "layer: bits beyond 2^53" "c.toml: layer.0.adc.bits: ~~must be in [-2147483648, 2147483647]" '[layer.0.adc]' 'bits = 9007199254740993'
+mc_case "layer: bits beyond 2^53" "c.toml: layer.0.adc.bits: ~~must be in [-2147483648, 2147483647]" '[layer.0.adc]' 'bits = 9007199254740993'
 mc_case "layer: bits fractional" "c.toml: layer.0.adc.bits" '[layer.0.adc]' 'bits = 4.5'
 mc_case "layer: nan" "c.toml: layer.0.rram.sigma_prog" '[layer.0.rram]' 'sigma_prog = nan'
 mc_case "layer: inf" "c.toml: layer.0.rram.sigma_read" '[layer.0.rram]' 'sigma_read = inf'
