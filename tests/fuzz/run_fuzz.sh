@@ -5,7 +5,7 @@
 # non-zero on any finding (inputs and reports are kept in BUILD_DIR/fuzz-findings).
 #
 # Usage: tests/fuzz/run_fuzz.sh [SECONDS_PER_TARGET [MAX_INPUTS_PER_TARGET [BUILD_DIR]]]
-#   defaults 45 s, 100000 inputs, build-fuzz. CI passes build-asan, which it has configured with the
+#   defaults 45 s, 100000 inputs, build-fuzz. CI passes 30 s and build-asan, which it has configured with the
 #   same flags, so only aimc_fuzz is compiled. AIMC_FUZZ_SEED (default 1) selects the input streams;
 #   AIMC_FUZZ_TARGETS (default all) a subset; AIMC_FUZZ_CMAKE_ARGS adds configure flags (e.g. ccache).
 set -euo pipefail

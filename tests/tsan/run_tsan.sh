@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ThreadSanitizer on the tests that run OpenMP threads: builds a separate Debug -O1 build of aimc_tests
+# ThreadSanitizer on the tests that run OpenMP threads: builds a separate Debug -O1 build of aimc_tests_threads
 # with -fsanitize=thread (default directory build-tsan next to the sources, MPI off) and runs
 #   1. every doctest case whose name contains "thread" (the 1-thread vs 2-thread determinism tests of
 #      streams, layers, the array contract, training, mc, hardnn and snr campaigns: together they run
@@ -50,7 +50,7 @@ start=$(date +%s)
 cmake -S "$src" -B "$build" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
       -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
       -DAIMC_WITH_MPI=OFF -DAIMC_SANITIZE=OFF >/dev/null
-cmake --build "$build" -j2 --target aimc_tests
+cmake --build "$build" -j2 --target aimc_tests_threads
 "${CXX:-g++}" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -fopenmp -I"$src" \
   "$src/tests/tsan/progress_tsan.cpp" "$src/core/progress.cpp" -o "$build/progress_tsan"
 echo "run_tsan.sh: build took $(( $(date +%s) - start )) s"
@@ -66,5 +66,5 @@ grep -q "Archer detected" <<<"$probe" ||
 
 start=$(date +%s)
 "$build/progress_tsan"
-(cd "$build/tests" && ./aimc_tests -tc='*thread*' --no-intro)
+(cd "$build/tests" && ./aimc_tests_threads -tc='*thread*' --no-intro)
 echo "run_tsan.sh: tests took $(( $(date +%s) - start )) s, no ThreadSanitizer report"
