@@ -23,19 +23,6 @@ std::string sys_error(const std::string& path, const std::string& what, int err)
   return path + ": " + what + ": " + std::strerror(err);
 }
 
-/// Writes all of `data` to `fd` (short writes continue; EINTR retries).
-void write_all(int fd, std::string_view data, const std::string& path, const std::string& what) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(sys_error(path, what, errno));
-    }
-    done += std::size_t(n);
-  }
-}
-
 void sync_directory_of(const std::string& path) {
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
@@ -49,6 +36,16 @@ void sync_directory_of(const std::string& path) {
 }
 
 }  // namespace
+
+void write_all(int fd, std::string_view data, const std::string& path, const std::string& what) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(sys_error(path, what, n < 0 ? errno : EIO));
+    done += std::size_t(n);
+  }
+}
 
 void sync_fd(int fd, const std::string& path) {
   if (::fsync(fd) != 0) throw Error(sys_error(path, "cannot sync to disk", errno));

@@ -22,6 +22,10 @@ void replace_file(const std::string& path, std::string_view data);
 /// picture: the only disk write is ours.
 void replace_h5(const std::string& path, const std::function<void(H5::H5File&)>& fill);
 
+/// Writes all of `data` to `fd` (a short write continues with the rest, EINTR retries). On failure
+/// Error("<path>: <what>: <reason>").
+void write_all(int fd, std::string_view data, const std::string& path, const std::string& what);
+
 /// fsync(2) of an open descriptor; Error naming `path` on failure.
 void sync_fd(int fd, const std::string& path);
 

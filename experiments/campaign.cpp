@@ -100,17 +100,12 @@ void Journal::append(const Job& job, std::span<const double> record) {
   }
   line += " end\n";
   // A short write (full disk, file-size limit) is retried for the rest, which then reports the reason.
-  std::size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd_);
-      fd_ = -2;  // a torn line may now end the file: nothing may follow it
-      throw Error(path_ + ": cannot write the journal: " + std::strerror(err));
-    }
-    done += std::size_t(n);
+  try {
+    write_all(fd_, line, path_, "cannot write the journal");
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -2;  // a torn line may now end the file: nothing may follow it
+    throw;
   }
 }
 
