@@ -69,3 +69,16 @@ kill_mpi_run() {
 progress_total() {
   grep -E "^$2: [0-9]+/[0-9]+ .*took" "$1" | tail -n 1 | sed -E "s/^$2: [0-9]+\/([0-9]+) .*/\1/" | grep . || echo 0
 }
+
+# resume_in_copy RANKS SUBCOMMAND OUT: copies OUT and its journals to rRANKS/ and runs
+# `aimc SUBCOMMAND ../c.toml --out OUT --resume` there, on 1 process (2 threads) or under
+# `$mpirun -n RANKS` (1 thread each); stderr goes to rRANKS/err.txt. Uses the caller's aimc, mpirun, as_root.
+resume_in_copy() {
+  local ranks=$1 sub=$2 out=$3
+  local cmd=("$aimc" --threads 2)
+  [ "$ranks" = 1 ] || cmd=("$mpirun" -n "$ranks" --oversubscribe "${as_root[@]}" "$aimc" --threads 1)
+  mkdir "r$ranks"
+  cp "$out"* "r$ranks/"
+  (cd "r$ranks" && "${cmd[@]}" "$sub" ../c.toml --out "$out" --resume --quiet 2> err.txt) ||
+    { cat "r$ranks/err.txt" >&2; fail "resume with $ranks rank(s) failed"; }
+}

@@ -110,13 +110,7 @@ TOML
   echo "killed: $in_file batches in the file, $in_journals_only more in the journals of 2 ranks ($kept kept of $total)"
   [ "$in_journals_only" -gt 0 ] || fail "the journals held nothing the file lacks: the test would not exercise them"
   for ranks in 1 2; do
-    mkdir "r$ranks"
-    cp "$out"* "r$ranks/"
-    if [ "$ranks" = 1 ]; then
-      (cd "r$ranks" && "$aimc" --threads 2 hardnn ../c.toml --out "$out" --resume --quiet 2> err.txt) || { cat "r$ranks/err.txt" >&2; fail "resume with 1 rank failed"; }
-    else
-      (cd "r$ranks" && "$mpirun" -n 2 --oversubscribe "${as_root[@]}" "$aimc" --threads 1 hardnn ../c.toml --out "$out" --resume --quiet 2> err.txt) || { cat "r$ranks/err.txt" >&2; fail "resume with 2 ranks failed"; }
-    fi
+    resume_in_copy "$ranks" hardnn "$out"
     redone=$(($(progress_total "r$ranks/err.txt" "hardnn campaign") + $(progress_total "r$ranks/err.txt" "hardnn verification")))
     echo "resumed with $ranks rank(s): $redone batches run"
     [ "$redone" = $((total - kept)) ] || fail "resume with $ranks rank(s) ran $redone batches, expected $((total - kept)): finished batches were lost"

@@ -212,13 +212,7 @@ TOML
   [ "$in_journals_only" -gt 0 ] || fail "the journals held nothing the file lacks: the test would not exercise them"
   [ "$(journal_records "$out.journal.1")" -gt 0 ] || fail "rank 1 kept no journal"
   for ranks in 1 2; do
-    mkdir "r$ranks"
-    cp "$out"* "r$ranks/"
-    if [ "$ranks" = 1 ]; then
-      (cd "r$ranks" && "$aimc" --threads 2 mc ../c.toml --out "$out" --resume --quiet 2> err.txt) || { cat "r$ranks/err.txt" >&2; fail "resume with 1 rank failed"; }
-    else
-      (cd "r$ranks" && "$mpirun" -n 2 --oversubscribe "${as_root[@]}" "$aimc" --threads 1 mc ../c.toml --out "$out" --resume --quiet 2> err.txt) || { cat "r$ranks/err.txt" >&2; fail "resume with 2 ranks failed"; }
-    fi
+    resume_in_copy "$ranks" mc "$out"
     redone=$(progress_total "r$ranks/err.txt" mc)
     echo "resumed with $ranks rank(s): $redone trials run"
     [ "$redone" = $((600 - kept)) ] || fail "resume with $ranks rank(s) ran $redone trials, expected $((600 - kept)): finished trials were lost"
