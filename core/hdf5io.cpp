@@ -236,6 +236,19 @@ std::int64_t attr_int(const H5::H5Object& o, const std::string& name, const std:
   });
 }
 
+char attr_kind(const H5::H5Object& o, const std::string& name, const std::string& file) {
+  if (!has_attr(o, name)) throw Error(file + ": missing attribute '" + name + "'");
+  return guarded(file + ": attribute " + name, [&] {
+    H5::Attribute a = open_single(o, name, file);
+    switch (a.getTypeClass()) {
+      case H5T_INTEGER: return 'i';
+      case H5T_FLOAT: return 'f';
+      case H5T_STRING: return 's';
+      default: return '?';
+    }
+  });
+}
+
 void write(H5::Group& g, const std::string& name, const Matrix& m, const std::string& units, const std::string& d) {
   write_raw(g, name, m.data(), {hsize_t(m.rows()), hsize_t(m.cols())}, units, d);
 }

@@ -39,6 +39,8 @@ bool has_attr(const H5::H5Object& o, const std::string& name);
 std::string attr_string(const H5::H5Object& o, const std::string& name, const std::string& file);
 double attr_double(const H5::H5Object& o, const std::string& name, const std::string& file);
 std::int64_t attr_int(const H5::H5Object& o, const std::string& name, const std::string& file);
+/// The type of an attribute: 'i' integer, 'f' float, 's' string, '?' anything else.
+char attr_kind(const H5::H5Object& o, const std::string& name, const std::string& file);
 
 /// Writes a 2-D dataset (rows x cols) with units and description attributes.
 void write(H5::Group& g, const std::string& name, const Matrix& m, const std::string& units = "",

@@ -3,8 +3,19 @@
 #include <algorithm>
 
 #include "nets/detail.hpp"
+#include "nets/layer_args.hpp"
 
 namespace aimc::nets {
+
+namespace {
+Shape chw(const LayerSpec& spec) {
+  detail::Args a(spec, {"c", "h", "w"});
+  return {a("c"), a("h"), a("w")};
+}
+}  // namespace
+
+std::unique_ptr<Layer> ReLU::make(const LayerSpec& spec) { return std::make_unique<ReLU>(chw(spec)); }
+std::unique_ptr<Layer> Flatten::make(const LayerSpec& spec) { return std::make_unique<Flatten>(chw(spec)); }
 
 ReLU::ReLU(Shape shape) : shape_(shape) { detail::check_shape("relu", "", shape); }
 

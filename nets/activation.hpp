@@ -12,6 +12,7 @@ namespace aimc::nets {
 class ReLU final : public Layer {
  public:
   explicit ReLU(Shape shape);
+  static std::unique_ptr<Layer> make(const LayerSpec& spec);
   LayerSpec spec() const override;
   Shape input_shape() const override { return shape_; }
   Shape output_shape() const override { return shape_; }
@@ -31,6 +32,7 @@ class ReLU final : public Layer {
 class Flatten final : public Layer {
  public:
   explicit Flatten(Shape in);
+  static std::unique_ptr<Layer> make(const LayerSpec& spec);
   LayerSpec spec() const override;
   Shape input_shape() const override { return in_; }
   Shape output_shape() const override { return {in_.size(), 1, 1}; }

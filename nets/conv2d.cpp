@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nets/detail.hpp"
+#include "nets/layer_args.hpp"
 
 namespace aimc::nets {
 
@@ -28,8 +29,13 @@ Conv2d::Conv2d(Shape in, int out_channels, int kernel, int stride, int pad)
     throw Error("conv2d: layer with input " + in.str() + ", kernel " + std::to_string(kernel) + " and " +
                 std::to_string(out_channels) + " output channels is too large");
   const int k = patch_size();
-  weight_ = {"weight", Matrix::Zero(k, out_channels), Matrix::Zero(k, out_channels), true};
-  bias_ = {"bias", Matrix::Zero(1, out_channels), Matrix::Zero(1, out_channels), false};
+  add_param("weight", k, out_channels, true);
+  add_param("bias", 1, out_channels, false);
+}
+
+std::unique_ptr<Layer> Conv2d::make(const LayerSpec& spec) {
+  detail::Args a(spec, {"in_c", "in_h", "in_w", "out_c", "kernel", "stride", "pad"});
+  return std::make_unique<Conv2d>(Shape{a("in_c"), a("in_h"), a("in_w")}, a("out_c"), a("kernel"), a("stride"), a("pad"));
 }
 
 LayerSpec Conv2d::spec() const {
@@ -40,10 +46,10 @@ LayerSpec Conv2d::spec() const {
 
 void Conv2d::init(Stream& stream) {
   float bound = float(std::sqrt(6.0 / patch_size()));
-  stream.fill_uniform(weight_.value, -bound, bound);
-  bias_.value.setZero();
-  weight_.grad.setZero();
-  bias_.grad.setZero();
+  stream.fill_uniform(wp().value, -bound, bound);
+  bp().value.setZero();
+  wp().grad.setZero();
+  bp().grad.setZero();
 }
 
 // In HWC the taps (kh, 0..kernel-1, 0..C-1) of a patch row are kernel * C contiguous floats of the input
@@ -106,8 +112,8 @@ void Conv2d::forward(const Matrix& x, Matrix& y, Mode mode) {
   const int threads = std::max(1, std::min(omp_get_max_threads(), chunks));
   const bool parallel = double(batch) * macs() >= detail::kParallelWork;
   if ((int)cols_.size() < threads) cols_.resize(threads);
-  const auto& w = weight_.value;
-  const auto b = bias_.value.row(0);
+  const auto& w = wp().value;
+  const auto b = bp().value.row(0);
 #pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (int c = 0; c < chunks; ++c) {
     const long b0 = long(c) * kSampleChunk, nb = std::min<long>(kSampleChunk, batch - b0);
@@ -133,7 +139,7 @@ void Conv2d::backward(const Matrix& dy, Matrix& dx) {
   if ((int)dcols_.size() < threads) dcols_.resize(threads);
   if (dw_parts_.rows() != chunks * K || dw_parts_.cols() != N) dw_parts_.resize(chunks * K, N);
   if (db_parts_.rows() != chunks || db_parts_.cols() != N) db_parts_.resize(chunks, N);
-  const auto& w = weight_.value;
+  const auto& w = wp().value;
 #pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (int c = 0; c < chunks; ++c) {
     const long b0 = long(c) * kSampleChunk, nb = std::min<long>(kSampleChunk, batch - b0);
@@ -154,8 +160,8 @@ void Conv2d::backward(const Matrix& dy, Matrix& dx) {
     col2im(dbuf.data(), nb, dx.data() + b0 * in_.size());
   }
   for (int c = 0; c < chunks; ++c) {
-    weight_.grad += dw_parts_.middleRows(long(c) * K, K);
-    bias_.grad += db_parts_.row(c);
+    wp().grad += dw_parts_.middleRows(long(c) * K, K);
+    bp().grad += db_parts_.row(c);
   }
 }
 
@@ -191,7 +197,7 @@ void Conv2d::raise(const Matrix& products, Matrix& y) const {
   y.resize(batch, out_.size());
   MapM out(y.data(), batch * P, out_.c);
   out = products;
-  out.rowwise() += bias_.value.row(0);
+  out.rowwise() += bp().value.row(0);
 }
 
 }  // namespace aimc::nets

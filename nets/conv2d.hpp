@@ -24,19 +24,20 @@ class Conv2d final : public MatmulLayer {
  public:
   Conv2d(Shape in, int out_channels, int kernel, int stride = 1, int pad = 0);
 
+  /// Factory of the layer registry (layer.cpp).
+  static std::unique_ptr<Layer> make(const LayerSpec& spec);
   LayerSpec spec() const override;
   Shape input_shape() const override { return in_; }
   Shape output_shape() const override { return out_; }
   void forward(const Matrix& x, Matrix& y, Mode mode) override;
   void backward(const Matrix& dy, Matrix& dx) override;
-  std::vector<Parameter*> parameters() override { return {&weight_, &bias_}; }
   /// He/Kaiming uniform weights U(-sqrt(6/K), sqrt(6/K)) with fan-in K = kernel^2 * in.c (He et al.,
   /// ICCV 2015, Eq. 10 with a uniform law of the same variance 2/K), zero bias. Gradients are zeroed.
   void init(Stream& stream) override;
   long long macs() const override { return (long long)positions() * patch_size() * out_.c; }
 
-  const Matrix& weight() const override { return weight_.value; }
-  const Matrix& bias() const override { return bias_.value; }
+  const Matrix& weight() const override { return wp().value; }
+  const Matrix& bias() const override { return bp().value; }
   int positions() const override { return out_.h * out_.w; }
   /// Fills scratch (B * positions(), K) with the im2col patches of x and returns it.
   const Matrix& lower(const Matrix& x, Matrix& scratch) const override;
@@ -58,7 +59,8 @@ class Conv2d final : public MatmulLayer {
 
   Shape in_, out_;
   int kernel_, stride_, pad_;
-  Parameter weight_, bias_;
+  Parameter& wp() const { return *params_[0]; }
+  Parameter& bp() const { return *params_[1]; }
   Matrix x_;  ///< input of the last train-mode forward
   bool have_x_ = false;
   /// Per-thread scratch (patches and their gradients of one chunk), kept between calls.

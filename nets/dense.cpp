@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "nets/detail.hpp"
+#include "nets/layer_args.hpp"
 
 namespace aimc::nets {
 
@@ -18,18 +19,23 @@ constexpr int kRowBlock = 128;
 Dense::Dense(int in, int out) : in_(in), out_(out) {
   detail::check_range("dense", "in", in, 1, 1 << 30);
   detail::check_range("dense", "out", out, 1, 1 << 30);
-  weight_ = {"weight", Matrix::Zero(in, out), Matrix::Zero(in, out), true};
-  bias_ = {"bias", Matrix::Zero(1, out), Matrix::Zero(1, out), false};
+  add_param("weight", in, out, true);
+  add_param("bias", 1, out, false);
+}
+
+std::unique_ptr<Layer> Dense::make(const LayerSpec& spec) {
+  detail::Args a(spec, {"in", "out"});
+  return std::make_unique<Dense>(a("in"), a("out"));
 }
 
 LayerSpec Dense::spec() const { return {"dense", {{"in", in_}, {"out", out_}}}; }
 
 void Dense::init(Stream& stream) {
   float bound = float(std::sqrt(6.0 / in_));
-  stream.fill_uniform(weight_.value, -bound, bound);
-  bias_.value.setZero();
-  weight_.grad.setZero();
-  bias_.grad.setZero();
+  stream.fill_uniform(wp().value, -bound, bound);
+  bp().value.setZero();
+  wp().grad.setZero();
+  bp().grad.setZero();
 }
 
 void Dense::forward(const Matrix& x, Matrix& y, Mode mode) {
@@ -42,8 +48,8 @@ void Dense::forward(const Matrix& x, Matrix& y, Mode mode) {
   for (int c = 0; c < chunks; ++c) {
     const long b0 = long(c) * kSampleChunk, nb = std::min<long>(kSampleChunk, batch - b0);
     auto yc = y.middleRows(b0, nb);
-    yc.noalias() = x.middleRows(b0, nb) * weight_.value;
-    yc.rowwise() += bias_.value.row(0);
+    yc.noalias() = x.middleRows(b0, nb) * wp().value;
+    yc.rowwise() += bp().value.row(0);
   }
   have_x_ = mode == Mode::train;
   if (have_x_) x_ = x;
@@ -62,13 +68,13 @@ void Dense::backward(const Matrix& dy, Matrix& dx) {
   for (int t = 0; t < chunks + blocks; ++t) {
     if (t < chunks) {
       const long b0 = long(t) * kSampleChunk, nb = std::min<long>(kSampleChunk, batch - b0);
-      dx.middleRows(b0, nb).noalias() = dy.middleRows(b0, nb) * weight_.value.transpose();
+      dx.middleRows(b0, nb).noalias() = dy.middleRows(b0, nb) * wp().value.transpose();
     } else {
       const int i0 = (t - chunks) * kRowBlock, ni = std::min(kRowBlock, in_ - i0);
-      weight_.grad.middleRows(i0, ni).noalias() += x_.middleCols(i0, ni).transpose() * dy;
+      wp().grad.middleRows(i0, ni).noalias() += x_.middleCols(i0, ni).transpose() * dy;
     }
   }
-  bias_.grad.row(0) += dy.colwise().sum();
+  bp().grad.row(0) += dy.colwise().sum();
 }
 
 const Matrix& Dense::lower(const Matrix& x, Matrix&) const {
@@ -84,7 +90,7 @@ Eigen::Ref<const Matrix> Dense::lower_samples(const Matrix& x, Eigen::Index b0, 
 void Dense::raise(const Matrix& products, Matrix& y) const {
   detail::check_features("dense", "products", products, out_);
   y = products;
-  y.rowwise() += bias_.value.row(0);
+  y.rowwise() += bp().value.row(0);
 }
 
 }  // namespace aimc::nets

@@ -1,5 +1,6 @@
 #include "nets/model_io.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <new>
@@ -49,14 +50,38 @@ void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
     h5::set_attr(f, "created", meta.created.empty() ? utc_now() : meta.created);
     h5::set_attr(f, "aimc_version", AIMC_VERSION);
     h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
+    // The parameter store: every distinct tensor once; layers refer to tensors by id.
+    const auto store = net.parameter_store();
+    auto params = h5::group(f, "parameters");
+    h5::set_attr(params, "count", static_cast<std::int64_t>(store.size()));
+    for (std::size_t i = 0; i < store.size(); ++i) {
+      h5::write(params, layer_group(i), store[i]->value, "1", "trained parameter");
+      auto d = params.openDataSet(layer_group(i));
+      h5::set_attr(d, "name", store[i]->name);
+      h5::set_attr(d, "trainable", store[i]->trainable ? 1 : 0);
+      h5::set_attr(d, "decay", store[i]->decay ? 1 : 0);
+    }
     auto layers = h5::group(f, "layers");
     h5::set_attr(layers, "count", static_cast<std::int64_t>(net.size()));
     for (std::size_t i = 0; i < net.size(); ++i) {
       auto g = h5::group(layers, layer_group(i));
-      auto s = net.layer(i).spec();
+      const auto s = net.layer(i).spec();
       h5::set_attr(g, "kind", s.kind);
-      for (auto& [k, v] : s.args) h5::set_attr(g, k, static_cast<std::int64_t>(v));
-      for (auto* p : net.layer(i).parameters()) h5::write(g, p->name, p->value, "1", "trained parameter");
+      h5::set_attr(g, "name", net.name(i));
+      std::vector<std::int64_t> in(net.inputs(i).begin(), net.inputs(i).end()), ids;
+      h5::write(g, "inputs", in, "1", "indices of the input nodes (-1: the network input)");
+      for (const auto& p : net.layer(i).params())
+        ids.push_back(std::int64_t(std::find(store.begin(), store.end(), p) - store.begin()));
+      if (!ids.empty()) h5::write(g, "params", ids, "1", "ids of this layer's parameter slots in /parameters");
+      auto args = h5::group(g, "args");
+      for (const auto& [k, v] : s.args) {
+        if (const auto* x = std::get_if<long long>(&v)) h5::set_attr(args, k, static_cast<std::int64_t>(*x));
+        else if (const auto* x = std::get_if<double>(&v)) h5::set_attr(args, k, *x);
+        else if (const auto* x = std::get_if<std::string>(&v)) h5::set_attr(args, k, *x);
+        else if (const auto* x = std::get_if<std::vector<long long>>(&v))
+          h5::write(args, k, std::vector<std::int64_t>(x->begin(), x->end()), "1", "list argument");
+        else h5::write(args, k, std::get<std::vector<double>>(v), "1", "list argument");
+      }
     }
   });
 }
@@ -74,6 +99,107 @@ int int_attr(const H5::H5Object& o, const std::string& name, const std::string& 
   return int(v);
 }
 
+
+/// Calls make_layer, turning allocation failures of absurd arguments into an Error.
+std::unique_ptr<Layer> make_checked(const LayerSpec& spec) {
+  try {
+    return make_layer(spec);
+  } catch (const std::bad_alloc&) {  // arguments within each layer's ranges can still ask for terabytes
+    throw Error("its arguments describe a layer too large to allocate");
+  } catch (const std::length_error&) {
+    throw Error("its arguments describe a layer too large to allocate");
+  }
+}
+
+/// Format 2: /parameters (the parameter store) and /layers/NNNN with kind, name, inputs, params, args.
+void load_graph(const H5::H5File& f, const std::string& path, Network& net) {
+  auto pg = h5::open_group(f, "parameters", path);
+  const auto pnames = h5::names(pg, path);
+  const std::int64_t n_params = int_attr(pg, "count", path, 0, std::int64_t(pnames.size()), "group 'parameters': ");
+  if (std::size_t(n_params) != pnames.size())
+    throw Error(path + ": group 'parameters' holds " + std::to_string(pnames.size()) + " objects but its attribute 'count' is " +
+                std::to_string(n_params));
+  std::vector<ParamPtr> store(static_cast<std::size_t>(n_params));
+  auto layers = h5::open_group(f, "layers", path);
+  const auto groups = h5::names(layers, path);
+  const std::int64_t count = int_attr(layers, "count", path, 1, std::int64_t(groups.size()), "group 'layers': ");
+  if (std::size_t(count) != groups.size())
+    throw Error(path + ": group 'layers' holds " + std::to_string(groups.size()) + " objects but its attribute 'count' is " +
+                std::to_string(count));
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::string where = path + ": layer " + std::to_string(i);
+    auto g = h5::open_group(layers, layer_group(std::size_t(i)), path);
+    LayerSpec spec{h5::attr_string(g, "kind", path), {}};
+    try {
+      const std::string name = h5::attr_string(g, "name", path);
+      auto args = h5::open_group(g, "args", path);
+      for (const auto& k : h5::attr_names(args, path)) {
+        const char t = h5::attr_kind(args, k, path);
+        if (t == 'i') spec.args.emplace_back(k, static_cast<long long>(h5::attr_int(args, k, path)));
+        else if (t == 'f') spec.args.emplace_back(k, h5::attr_double(args, k, path));
+        else if (t == 's') spec.args.emplace_back(k, h5::attr_string(args, k, path));
+        else throw Error("argument '" + k + "' has an unsupported type");
+      }
+      for (const auto& k : h5::names(args, path)) {
+        const auto d = h5::dims(args, k, path);
+        if (d.size() != 1 || d[0] > (1u << 20)) throw Error("list argument '" + k + "' is not a short 1-D list");
+        try {
+          auto v = h5::read_ints(args, k, path);
+          spec.args.emplace_back(k, std::vector<long long>(v.begin(), v.end()));
+        } catch (const Error&) {
+          spec.args.emplace_back(k, h5::read_doubles(args, k, path));
+        }
+      }
+      std::vector<std::string> inputs;
+      const auto in_dims = h5::dims(g, "inputs", path);
+      if (in_dims.size() != 1 || in_dims[0] < 1 || in_dims[0] > 4096) throw Error("dataset 'inputs' is not a 1-D list of 1..4096 nodes");
+      for (auto k : h5::read_ints(g, "inputs", path)) {
+        if (k < -1 || k >= i) throw Error("input " + std::to_string(k) + " is not an earlier node (or -1, the network input)");
+        inputs.push_back(k == -1 ? std::string("input") : net.name(std::size_t(k)));
+      }
+      auto layer = make_checked(spec);
+      std::vector<std::int64_t> ids;
+      if (h5::exists(g, "params")) {
+        const auto pd = h5::dims(g, "params", path);
+        if (pd.size() != 1 || pd[0] > 4096) throw Error("dataset 'params' is not a 1-D list");
+        ids = h5::read_ints(g, "params", path);
+      }
+      if (ids.size() != layer->params().size())
+        throw Error("lists " + std::to_string(ids.size()) + " parameters, the layer has " +
+                    std::to_string(layer->params().size()));
+      for (std::size_t s = 0; s < ids.size(); ++s) {
+        const Parameter& slot = *layer->params()[s];
+        if (ids[s] < 0 || ids[s] >= n_params)
+          throw Error("parameter '" + slot.name + "' refers to tensor " + std::to_string(ids[s]) + ", the file has " +
+                      std::to_string(n_params));
+        auto& p = store[std::size_t(ids[s])];
+        if (!p) {
+          const std::string ds = layer_group(std::size_t(ids[s]));
+          if (!h5::exists(pg, ds)) throw Error("parameter tensor /parameters/" + ds + " is missing");
+          auto d = h5::dims(pg, ds, path);
+          if (d.size() != 2 || Eigen::Index(d[0]) != slot.value.rows() || Eigen::Index(d[1]) != slot.value.cols())
+            throw Error("parameter '" + slot.name + "' has shape " +
+                        (d.size() == 2 ? std::to_string(d[0]) + "x" + std::to_string(d[1]) : std::to_string(d.size()) + "-D") +
+                        ", expected " + std::to_string(slot.value.rows()) + "x" + std::to_string(slot.value.cols()) +
+                        " (/parameters/" + ds + ")");
+          p = std::make_shared<Parameter>();
+          auto dset = pg.openDataSet(ds);
+          // The flags default to the layer's own when a file lacks them.
+          p->name = slot.name;
+          p->trainable = h5::has_attr(dset, "trainable") ? h5::attr_int(dset, "trainable", path) != 0 : slot.trainable;
+          p->decay = h5::has_attr(dset, "decay") ? h5::attr_int(dset, "decay", path) != 0 : slot.decay;
+          p->value = h5::read_matrix(pg, ds, path);
+          if (!p->value.allFinite()) throw Error("parameter '" + slot.name + "' holds NaN or infinite values");
+          p->grad = Matrix::Zero(p->value.rows(), p->value.cols());
+        }
+        layer->bind(s, p);
+      }
+      net.add(name, std::move(layer), inputs);
+    } catch (const Error& e) {
+      throw Error(where + " (" + spec.kind + "): " + e.what());
+    }
+  }
+}
 }  // namespace
 
 LoadedModel load_model(const std::string& path) {
@@ -82,8 +208,8 @@ LoadedModel load_model(const std::string& path) {
   if (!h5::has_attr(f, "format") || h5::attr_string(f, "format", path) != "aimc-model")
     throw Error(path + ": not an aimc model file (attribute 'format' is not \"aimc-model\")");
   auto version = h5::attr_int(f, "format_version", path);
-  if (version != kModelFormatVersion)
-    throw Error(path + ": unsupported model format_version " + std::to_string(version) + " (this aimc reads " +
+  if (version != 1 && version != kModelFormatVersion)
+    throw Error(path + ": unsupported model format_version " + std::to_string(version) + " (this aimc reads 1.." +
                 std::to_string(kModelFormatVersion) + ")");
   // Input sides up to 2^20 and at most 2^30 values per sample, so Shape::size() stays within int.
   constexpr std::int64_t max_side = 1 << 20, max_input = 1 << 30;
@@ -100,6 +226,10 @@ LoadedModel load_model(const std::string& path) {
   m.meta.test_accuracy = h5::attr_double(f, "test_accuracy", path);
   m.meta.train_seconds = h5::attr_double(f, "train_seconds", path);
   m.meta.created = h5::attr_string(f, "created", path);
+  if (version >= 2) {
+    load_graph(f, path, m.net);
+    return m;
+  }
   auto layers = h5::open_group(f, "layers", path);
   // Exactly `count` layer groups: a count that disagrees with the file means a damaged file, not a
   // network to truncate silently.
@@ -117,7 +247,7 @@ LoadedModel load_model(const std::string& path) {
       LayerSpec probe = spec;
       for (const auto& name : h5::attr_names(g, path)) {
         if (name == "kind") continue;
-        probe.args.emplace_back(name, h5::attr_int(g, name, path));
+        probe.args.emplace_back(name, static_cast<long long>(h5::attr_int(g, name, path)));
       }
       std::unique_ptr<Layer> layer;
       try {
@@ -131,7 +261,7 @@ LoadedModel load_model(const std::string& path) {
     } catch (const Error& e) {
       throw Error(where + " (" + spec.kind + "): " + e.what());
     }
-    auto params = m.net.layer(std::size_t(i)).parameters();
+    const auto params = m.net.layer(std::size_t(i)).parameters();
     for (auto* p : params) {
       if (!h5::exists(g, p->name)) throw Error(where + " (" + spec.kind + "): missing parameter '" + p->name + "'");
       auto d = h5::dims(g, p->name, path);

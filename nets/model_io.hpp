@@ -1,5 +1,18 @@
 #pragma once
-/// Model files (HDF5), format version 1:
+/// Model files (HDF5), format version 2 (version 1 files, chains of integer-argument layers with
+/// parameters inside each layer group, are still read):
+///   /                 attributes: format = "aimc-model", format_version = 2, input_c/h/w,
+///                     architecture (readable text), name, dataset, epochs, seed, test_accuracy,
+///                     train_seconds, created (UTC), aimc_version, git_commit
+///   /parameters/NNNN  the parameter store: one float dataset per distinct tensor (ids 0..count-1),
+///                     attributes name, trainable, decay. A tensor shared by several layers is here once.
+///   /layers/NNNN      one group per node in topological order: attributes kind and name; datasets
+///                     inputs (int64 node indices, -1 = the network input) and params (int64 tensor
+///                     ids, one per parameter slot; absent for layers without parameters); subgroup
+///                     args with one attribute per scalar argument (int64, double or string) and one
+///                     1-D dataset per list argument.
+///
+/// Format version 1:
 ///   /                 attributes: format = "aimc-model", format_version = 1, input_c/h/w,
 ///                     architecture (readable text), name, dataset, epochs, seed, test_accuracy,
 ///                     train_seconds, created (UTC), aimc_version, git_commit
@@ -13,7 +26,7 @@
 
 namespace aimc::nets {
 
-inline constexpr int kModelFormatVersion = 1;
+inline constexpr int kModelFormatVersion = 2;
 
 struct ModelMeta {
   std::string name;     ///< e.g. "mlp"

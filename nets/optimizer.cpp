@@ -26,6 +26,7 @@ class Sgd : public Optimizer {
   explicit Sgd(const OptimizerParams& p) : p_(p) { lr_ = p.lr; }
   void step(const std::vector<Parameter*>& params) override {
     for (auto* q : params) {
+      if (!q->trainable) continue;
       auto& v = velocity_[q];
       if (v.size() == 0) v = Matrix::Zero(q->value.rows(), q->value.cols());
       const float wd = q->decay ? float(p_.weight_decay) : 0.f;
@@ -48,6 +49,7 @@ class Adam : public Optimizer {
     const double c2 = 1.0 / (1.0 - std::pow(p_.beta2, double(t_)));
     const float b1 = float(p_.beta1), b2 = float(p_.beta2);
     for (auto* q : params) {
+      if (!q->trainable) continue;
       auto& s = state_[q];
       if (s.m.size() == 0) {
         s.m = Matrix::Zero(q->value.rows(), q->value.cols());

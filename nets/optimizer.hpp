@@ -28,6 +28,8 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
   /// Updates every parameter from its gradient (gradients are left as they are).
+  /// One update of every parameter with trainable == true (frozen ones are skipped); pass each tensor
+  /// once (Network::parameters() lists shared tensors once).
   virtual void step(const std::vector<Parameter*>& params) = 0;
   void set_lr(double lr) { lr_ = lr; }
   double lr() const { return lr_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "nets/detail.hpp"
+#include "nets/layer_args.hpp"
 
 namespace aimc::nets {
 
@@ -21,6 +22,17 @@ Pool2d::Pool2d(const char* kind, Shape in, int kernel, int stride)
 LayerSpec Pool2d::spec() const {
   return {kind_, {{"in_c", in_.c}, {"in_h", in_.h}, {"in_w", in_.w}, {"kernel", kernel_}, {"stride", stride_}}};
 }
+
+namespace {
+template <class P>
+std::unique_ptr<Layer> make_pool(const LayerSpec& spec) {
+  detail::Args a(spec, {"in_c", "in_h", "in_w", "kernel", "stride"});
+  return std::make_unique<P>(Shape{a("in_c"), a("in_h"), a("in_w")}, a("kernel"), a("stride"));
+}
+}  // namespace
+
+std::unique_ptr<Layer> MaxPool2d::make(const LayerSpec& spec) { return make_pool<MaxPool2d>(spec); }
+std::unique_ptr<Layer> AvgPool2d::make(const LayerSpec& spec) { return make_pool<AvgPool2d>(spec); }
 
 MaxPool2d::MaxPool2d(Shape in, int kernel, int stride) : Pool2d("maxpool2d", in, kernel, stride) {}
 

@@ -30,6 +30,7 @@ class Pool2d : public Layer {
 class MaxPool2d final : public Pool2d {
  public:
   MaxPool2d(Shape in, int kernel, int stride);
+  static std::unique_ptr<Layer> make(const LayerSpec& spec);
   void forward(const Matrix& x, Matrix& y, Mode mode) override;
   void backward(const Matrix& dy, Matrix& dx) override;
 
@@ -44,6 +45,7 @@ class MaxPool2d final : public Pool2d {
 class AvgPool2d final : public Pool2d {
  public:
   AvgPool2d(Shape in, int kernel, int stride);
+  static std::unique_ptr<Layer> make(const LayerSpec& spec);
   void forward(const Matrix& x, Matrix& y, Mode mode) override;
   void backward(const Matrix& dy, Matrix& dx) override;
 

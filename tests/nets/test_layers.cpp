@@ -482,7 +482,7 @@ TEST_CASE("make_layer: spec round trip for every kind") {
     CHECK(copy->input_shape() == layer->input_shape());
     CHECK(copy->output_shape() == layer->output_shape());
     CHECK(copy->parameters().size() == layer->parameters().size());
-    for (const auto& [key, value] : spec.args) CHECK(spec.get(key) == value);
+    for (const auto& [key, value] : spec.args) CHECK(AttrValue(spec.get(key)) == value);
   }
   auto conv = make_layer({"conv2d", {{"in_c", 1}, {"in_h", 28}, {"in_w", 28}, {"out_c", 32}, {"kernel", 3},
                                      {"stride", 1}, {"pad", 1}}});
@@ -498,7 +498,7 @@ TEST_CASE("make_layer: spec round trip for every kind") {
 
 TEST_CASE("make_layer: unknown kinds and bad arguments are one-line errors") {
   CHECK(error_of({"conv3d", {}}) ==
-        "unknown layer kind 'conv3d' (expected dense, conv2d, maxpool2d, avgpool2d, relu or flatten)");
+        "unknown layer kind 'conv3d' (expected one of dense, conv2d, maxpool2d, avgpool2d, relu, flatten, add, concat)");
   CHECK(error_of({"dense", {{"in", 3}}}) == "layer 'dense': missing argument 'out'");
   CHECK(error_of({"relu", {{"c", 1}, {"h", 2}, {"w", 2}, {"x", 2}}}) ==
         "layer 'relu': unexpected argument 'x' (expected c, h, w)");

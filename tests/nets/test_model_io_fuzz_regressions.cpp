@@ -62,7 +62,7 @@ TEST_CASE("model file fuzz regression: an integer attribute holding several valu
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("attribute 'format_version' holds 3 values, expected a single value"),
                        Error);
   save_small(path);
-  int_array_attr(path, "/layers/0001", "out", 17);
+  int_array_attr(path, "/layers/0001/args", "out", 17);
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("attribute 'out' holds 17 values"), Error);
   std::filesystem::remove(path);
 }
@@ -104,10 +104,10 @@ TEST_CASE("model file fuzz regression: NaN or infinite weights are rejected") {
     save_small(path);
     {
       auto f = h5::open_rw(path);
-      auto g = h5::open_group(f, "layers/0001", path);
-      Matrix w = h5::read_matrix(g, "weight", path);
+      auto g = h5::open_group(f, "parameters", path);  // tensor 0: the dense layer's weight
+      Matrix w = h5::read_matrix(g, "0000", path);
       w(2, 1) = bad;
-      h5::write(g, "weight", w);
+      h5::write(g, "0000", w);
     }
     CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("layer 1 (dense): parameter 'weight' holds NaN or infinite values"),
                          Error);
@@ -122,12 +122,12 @@ TEST_CASE("model file fuzz regression: a dataset declaring 2^40 elements is an E
   save_small(path);
   {
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f, "/layers/0001/bias", H5P_DEFAULT);
+    H5Ldelete(f, "/parameters/0001", H5P_DEFAULT);
     const hsize_t dims[2] = {hsize_t{1} << 20, hsize_t{1} << 20}, chunk[2] = {1, 1};
     const hid_t s = H5Screate_simple(2, dims, nullptr);
     const hid_t p = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(p, 2, chunk);
-    const hid_t d = H5Dcreate2(f, "/layers/0001/bias", H5T_NATIVE_FLOAT, s, H5P_DEFAULT, p, H5P_DEFAULT);
+    const hid_t d = H5Dcreate2(f, "/parameters/0001", H5T_NATIVE_FLOAT, s, H5P_DEFAULT, p, H5P_DEFAULT);
     H5Dclose(d);
     H5Pclose(p);
     H5Sclose(s);
@@ -135,10 +135,10 @@ TEST_CASE("model file fuzz regression: a dataset declaring 2^40 elements is an E
   }
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("parameter 'bias' has shape 1048576x1048576, expected 1x3"), Error);
   auto f = h5::open_read(path);
-  auto g = h5::open_group(f, "layers/0001", path);
-  CHECK_THROWS_WITH_AS(h5::read_matrix(g, "bias", path), doctest::Contains("declares shape 1048576x1048576, more than the 1024 MiB"),
+  auto g = h5::open_group(f, "parameters", path);
+  CHECK_THROWS_WITH_AS(h5::read_matrix(g, "0001", path), doctest::Contains("declares shape 1048576x1048576, more than the 1024 MiB"),
                        Error);
-  CHECK_THROWS_WITH_AS(h5::read_doubles(g, "bias", path), doctest::Contains("more than the 1024 MiB"), Error);
+  CHECK_THROWS_WITH_AS(h5::read_doubles(g, "0001", path), doctest::Contains("more than the 1024 MiB"), Error);
   std::filesystem::remove(path);
 }
 
@@ -168,8 +168,8 @@ TEST_CASE("model file fuzz regression: a 2-D string dataset is an Error, not a s
 TEST_CASE("model file fuzz regression: layer arguments asking for terabytes are an Error, not std::bad_alloc") {
   const auto path = tmp("aimc_fuzz_reg_terabytes.h5");
   save_small(path);
-  set_int(path, "/layers/0001", "in", std::int64_t{1} << 30);
-  set_int(path, "/layers/0001", "out", std::int64_t{1} << 30);
+  set_int(path, "/layers/0001/args", "in", std::int64_t{1} << 30);
+  set_int(path, "/layers/0001/args", "out", std::int64_t{1} << 30);
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("layer 1 (dense): its arguments describe a layer too large to allocate"),
                        Error);
   std::filesystem::remove(path);

@@ -96,7 +96,12 @@ TEST_CASE("model file: wrong version, wrong shape and missing files give clear e
   {
     auto f = h5::open_rw(path);
     auto g = h5::open_group(f, "layers/0004", path);
-    h5::write(g, "weight", Matrix(Matrix::Zero(5, 4)));
+    const auto ids = h5::read_ints(g, "params", path);  // the dense layer's weight tensor
+    REQUIRE(ids.size() == 2);
+    auto p = h5::open_group(f, "parameters", path);
+    char name[8];
+    std::snprintf(name, sizeof name, "%04d", int(ids[0]));
+    h5::write(p, name, Matrix(Matrix::Zero(5, 4)));
   }
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("layer 4 (dense): parameter 'weight' has shape 5x4, expected 27x4"), Error);
   CHECK_THROWS_WITH_AS(load_model(path + ".nope"), doctest::Contains("model file not found"), Error);
