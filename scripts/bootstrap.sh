@@ -7,9 +7,10 @@ packages=(
   g++ cmake make pkg-config git
   libeigen3-dev libhdf5-dev hdf5-tools libboost-dev libboost-random-dev
   doctest-dev libcli11-dev libtomlplusplus-dev zlib1g-dev librandom123-dev
+  libzip-dev   # NumPy .npz archives (data/array_file.cpp)
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
-  python3-h5py python3-matplotlib python3-sklearn python3-scipy
+  python3-numpy python3-h5py python3-matplotlib python3-sklearn python3-scipy
   libomp5-14 libomp-14-dev   # ThreadSanitizer run (tests/tsan)
 )
 # libgomp (OpenMP for g++) ships with g++ itself.
