@@ -1,4 +1,4 @@
-// Users' data files: NumPy .npz and HDF5. The
+// Users' data files: NumPy .npz, HDF5 and CIFAR-10 batches, and the load_dataset entry point. The
 // files are written by tests/data/make_array_files.py with numpy and h5py, which also write the
 // expected aimc layout (numpy's transpose to channel-last), so the oracle is independent of the reader.
 #include <doctest/doctest.h>
@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "data/array_file.hpp"
+#include "data/cifar10.hpp"
+#include "data/load.hpp"
 #include "tests/data/helpers.hpp"
 
 using namespace aimc;
 using namespace aimc::data;
 using aimc::test::error_of;
 using aimc::test::read_bytes;
+using aimc::test::ScopedEnv;
 using aimc::test::ScratchDir;
 
 namespace {
@@ -167,4 +170,80 @@ TEST_CASE("array files: missing file, directory and unknown extension") {
   const std::string csv = file("x.csv");
   CHECK(error_of([&] { (void)load_array_file(csv); }) ==
         csv + ": unknown extension '.csv', expected .npz, .h5 or .hdf5");
+}
+
+TEST_CASE("cifar10: records land channel-last with pixels / 255, train is batches 1..5 in order") {
+  const std::string dir = file("cifar");
+  const Dataset train = load_cifar10(dir, "train");
+  check_expected(train, "cifar_train", Shape{3, 32, 32}, 10);
+  CHECK(train.name == "cifar10/train");
+  const Dataset test = load_cifar10(dir, "test");
+  check_expected(test, "cifar_test", Shape{3, 32, 32}, 10);
+  CHECK(test.name == "cifar10/test");
+  // And straight from the bytes of the first record: label, then the R, G and B planes, row-major.
+  const std::vector<std::uint8_t> raw = read_bytes(dir + "/test_batch.bin");
+  REQUIRE(raw.size() == 2 * cifar10_record_bytes);
+  CHECK(test.y(0) == raw[0]);
+  std::size_t diff = 0;
+  for (int c = 0; c < 3; ++c)
+    for (int h = 0; h < 32; ++h)
+      for (int w = 0; w < 32; ++w)
+        diff += test.x(0, (h * 32 + w) * 3 + c) != float(raw[1 + c * 1024 + h * 32 + w]) / 255.0f;
+  CHECK(diff == 0);
+  // The environment variable stands in for the directory.
+  ScopedEnv env(std::string(cifar10_env).c_str(), dir);
+  CHECK(load_cifar10("", "test").x == test.x);
+}
+
+TEST_CASE("cifar10: malformed batches and missing paths are one-line errors naming them") {
+  const std::string bad_label = file("cifar_bad_label.bin");
+  CHECK(error_of([&] { (void)load_cifar10_batches({bad_label}); }) ==
+        bad_label + ": label 10 in record 1, expected 0..9");
+  const std::string truncated = file("cifar_truncated.bin");
+  CHECK(error_of([&] { (void)load_cifar10_batches({truncated}); }) ==
+        truncated + ": 6141 bytes, expected a non-empty multiple of 3073 (CIFAR-10 records: 1 label + 3072 pixel "
+                    "bytes): truncated or not a CIFAR-10 batch");
+  const std::string empty = file("cifar_empty.bin");
+  CHECK(error_of([&] { (void)load_cifar10_batches({empty}); }).rfind(empty + ": 0 bytes, expected", 0) == 0);
+  const std::string absent = file("cifar/nope.bin");
+  CHECK(error_of([&] { (void)load_cifar10_batches({file("cifar/test_batch.bin"), absent}); }) ==
+        absent + ": file not found");
+
+  ScratchDir partial("cifar-partial");
+  fs::copy_file(file("cifar/data_batch_1.bin"), partial.file("data_batch_1.bin"));
+  const std::string msg = error_of([&] { (void)load_cifar10(partial.str(), "train"); });
+  CHECK(msg.find("cifar10: " + partial.file("data_batch_2.bin") + " not found") == 0);
+  CHECK(error_of([&] { (void)load_cifar10(partial.file("none"), "test"); }).find(partial.file("none") + " (given) does not exist") !=
+        std::string::npos);
+  CHECK(error_of([&] { (void)load_cifar10(partial.str(), "valid"); }) ==
+        "cifar10: split 'valid': expected 'train' or 'test'");
+  ::unsetenv(std::string(cifar10_env).c_str());
+  CHECK(error_of([&] { (void)load_cifar10("", "test"); }).find(std::string(cifar10_env) + " is not set") !=
+        std::string::npos);
+}
+
+TEST_CASE("load_dataset: built-in names, {split} paths and extensions") {
+  // Names.
+  const Dataset c = load_dataset("cifar10", "test", file("cifar"));
+  check_expected(c, "cifar_test", Shape{3, 32, 32}, 10);
+  const Dataset f = load_dataset("fashion-mnist", "test", "");
+  CHECK(f.name == "fashion-mnist/test");
+  CHECK(f.size() == 10000);
+  // "{split}" in a path names one file per split.
+  ScratchDir d("load-dataset");
+  fs::copy_file(file("nchw.npz"), d.file("set_train.npz"));
+  fs::copy_file(file("flat.npz"), d.file("set_test.npz"));
+  check_expected(load_dataset(d.file("set_{split}.npz"), "train", "ignored"), "nchw", Shape{3, 4, 6}, 7);
+  check_expected(load_dataset(d.file("set_{split}.npz"), "test", ""), "flat", Shape{10, 1, 1}, 4);
+  // Extensions, case-insensitive.
+  fs::copy_file(file("flat.hdf5"), d.file("FLAT.HDF5"));
+  check_expected(load_dataset(d.file("FLAT.HDF5"), "test", ""), "flat_h5", Shape{10, 1, 1}, 4);
+  check_expected(load_dataset(file("nchw.h5"), "test", ""), "nchw_h5", Shape{3, 4, 6}, 7);
+  const Dataset bin = load_dataset(file("cifar/test_batch.bin"), "train", "");
+  check_expected(bin, "cifar_test", Shape{3, 32, 32}, 10);
+  CHECK(bin.name == file("cifar/test_batch.bin"));
+  CHECK(error_of([&] { (void)load_dataset("mnist.csv", "test", ""); }) ==
+        "data set 'mnist.csv': not a known name and the extension '.csv' is not one aimc reads; expected "
+        "fashion-mnist, cifar10, or a file ending .npz, .h5, .hdf5 or .bin");
+  CHECK(error_of([&] { (void)load_dataset("cifar", "test", ""); }).find("extension ''") != std::string::npos);
 }
