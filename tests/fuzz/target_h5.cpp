@@ -42,7 +42,9 @@ void mutate_copy(Rng& rng, const fs::path& base, const fs::path& out, const std:
 std::vector<fs::path> g_models;
 
 nets::LayerSpec spec(std::string kind, std::vector<std::pair<std::string, long long>> args) {
-  return {std::move(kind), std::move(args)};
+  nets::LayerSpec s{std::move(kind), {}};
+  for (auto& [k, v] : args) s.args.emplace_back(std::move(k), v);  // integer attributes (typed since issue 14)
+  return s;
 }
 
 void save_tiny(const fs::path& path, nets::Network net) {
