@@ -83,6 +83,7 @@ struct Target {
 Target config_target();
 Target journal_target();
 Target idx_target();
+Target array_target();
 Target model_target();
 Target h5read_target();
 Target resume_target();
