@@ -8,9 +8,11 @@ packages=(
   libeigen3-dev libhdf5-dev hdf5-tools libboost-dev libboost-random-dev
   doctest-dev libcli11-dev libtomlplusplus-dev zlib1g-dev librandom123-dev
   libzip-dev   # NumPy .npz archives (data/array_file.cpp)
+  libonnx-dev libprotobuf-dev   # ONNX model import (nets/onnx_import.cpp): ONNX's protobuf classes
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   python3-numpy python3-h5py python3-matplotlib python3-sklearn python3-scipy
+  python3-torch python3-onnx   # tests of the ONNX import (tests/nets/torch_export.py)
   libomp5-14 libomp-14-dev   # ThreadSanitizer run (tests/tsan)
 )
 # libgomp (OpenMP for g++) ships with g++ itself.
