@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/numerics.hpp"
 #include "experiments/hardnn.hpp"
+#include "experiments/import.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
 #include "experiments/mpi.hpp"
@@ -102,6 +103,17 @@ int run_cli(int argc, char** argv) {
   eval->add_option("--data-dir", ev.data_dir, "Fashion-MNIST directory");
   eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(integer_in(0, 1000000000));
 
+  ImportCliOptions im;
+  auto* imp = app.add_subcommand("import", "convert an ONNX model (torch.onnx.export) into an aimc model file");
+  imp->add_option("model", im.model, "ONNX model file")->required();
+  imp->add_option("--out", im.out, "model file to write (HDF5)")->required();
+  imp->add_option("--input-shape", im.input_shape, "C,H,W of one input sample (for dynamic or missing dimensions)")
+      ->delimiter(',');
+  imp->add_option("--mean", im.mean, "per-channel input mean m1,m2,... (a first normalize node)")->delimiter(',');
+  imp->add_option("--std", im.std, "per-channel input standard deviation s1,s2,...")->delimiter(',');
+  imp->add_option("--name", im.name, "model name stored in the file (default: the file stem)");
+  imp->add_flag("--force", im.force, "overwrite an existing model file");
+
   McOptions mc;
   auto* mcc = app.add_subcommand("mc", "Monte Carlo robustness campaign of a model on analog hardware");
   mcc->add_option("config", mc.config, "campaign config (TOML)")->required();
@@ -147,7 +159,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, mc, hardnn, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -159,6 +171,7 @@ int run_cli(int argc, char** argv) {
   try {
     if (*train) return run_train(tr);
     if (*eval) return run_eval(ev);
+    if (*imp) return run_import(im);
     if (*params) {
       std::fputs(parameter_reference().c_str(), stdout);
       return 0;
