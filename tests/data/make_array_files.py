@@ -75,25 +75,25 @@ np.savez(path("maxlabel.npz"), x=np.zeros((2, 1), np.float32), y=y_max)
 expect("maxlabel", np.zeros((2, 1), np.float32), y_max)
 
 # Large enough for several HDF5 read blocks (2^20 elements) and npz read chunks (8 MiB): one sample
-# is 1.2e6 values, so blocks run over channels, not samples.
-x_big = rng.standard_normal((2, 2, 600, 1000)).astype(np.float32)
+# is 1064960 > 2^20 values, so blocks run over channels, not samples.
+x_big = rng.standard_normal((2, 2, 520, 1024), dtype=np.float32)
 y_big = np.array([1, 0], dtype=np.uint8)
 np.savez(path("big.npz"), x=x_big, y=y_big)
 expect("big", x_big, y_big)
 with h5py.File(path("big.h5"), "w") as f:
-    f.create_dataset("x", data=x_big, chunks=(1, 1, 100, 1000), compression="gzip")
+    f.create_dataset("x", data=x_big, chunks=(1, 1, 100, 1024))
     f.create_dataset("y", data=y_big)
 expect("big_h5", x_big, y_big)
 # Many samples of a few features: blocks run over samples.
-x_long = rng.standard_normal((300000, 5)).astype(np.float32)
-y_long = rng.integers(0, 3, 300000).astype(np.int32)
+x_long = rng.standard_normal((110000, 10), dtype=np.float32)
+y_long = rng.integers(0, 3, 110000).astype(np.int32)
 with h5py.File(path("long.h5"), "w") as f:
     f.create_dataset("x", data=x_long)
     f.create_dataset("y", data=y_long)
 expect("long", x_long, y_long)
 
 with h5py.File(path("nchw.h5"), "w") as f:
-    f.create_dataset("x", data=x_nchw)
+    f.create_dataset("x", data=x_nchw, chunks=(2, 3, 4, 3), compression="gzip")  # 3 x 1 x 1 x 2 chunks
     f.create_dataset("y", data=y_nchw)
 expect("nchw_h5", x_nchw, y_nchw)
 with h5py.File(path("flat.hdf5"), "w") as f:
