@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -254,16 +253,24 @@ struct AnalogNetwork::Layer {
   int cb() const { return int(col0.size()) - 1; }
 };
 
-struct AnalogInstance::LayerState {
+/// The product of one analog layer in one instance: its programmed tiles and sense amplifiers, the
+/// work buffers of forward() (kept across slabs and chunks so that they reuse their memory instead of
+/// allocating and page-faulting per call: one slab's lowered inputs and unquantized ones for the SNR
+/// reference, the quantized layer input, one tile's outputs for a slab).
+class AnalogInstance::Tiles final : public Product {
+ public:
+  Tiles(const AnalogNetwork::Layer& design, std::size_t ordinal, const AnalogInstance::Context& ctx)
+      : L_(design), l_(ordinal), ctx_(ctx) {}
+  void forward(const MatmulLayer& ml, const Matrix& x, Matrix& y, Mode mode) override;
+
   std::vector<std::unique_ptr<ProgrammedArray>> tiles;
   std::vector<SenseAmp> sas;
-  // Work buffers of forward(), kept across slabs and chunks so that they reuse their memory instead of
-  // allocating (and page-faulting) per call: one slab's lowered inputs (and unquantized ones for the SNR
-  // reference), the quantized layer input, one tile's outputs for a slab, the layer output (the products
-  // are accumulated in place), and the outputs of the digital layers that follow this analog layer up
-  // to the next one (a deque: growing it keeps references to earlier outputs valid).
-  Matrix scratch, scratch_ref, xq, part, out;
-  std::deque<Matrix> after;
+
+ private:
+  const AnalogNetwork::Layer& L_;
+  std::size_t l_;
+  const AnalogInstance::Context& ctx_;
+  Matrix scratch_, scratch_ref_, xq_, part_;
 };
 
 namespace {
@@ -292,11 +299,12 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       throw Error("layer override " + std::to_string(ov.ordinal) + ": the network has " + std::to_string(matmul.size()) +
                   " Dense/Conv2d layers (ordinals 0.." + std::to_string(int(matmul.size()) - 1) + ")");
 
-  // Clean activations of the calibration batch, layer by layer.
-  Matrix x = calibration, y, scratch;
-  std::size_t next = 0;
-  for (std::size_t i = 0; i < net_.size() && next < analog_.size(); ++i) {
-    if (i == analog_[next]) {
+  // Design of analog layer `next` from its clean input x on the calibration batch.
+  layers_.resize(analog_.size());
+  Matrix scratch;
+  auto design = [&](std::size_t next, const Matrix& x) {
+    {
+      const std::size_t i = analog_[next];
       const auto& ml = as_matmul(net_, i);
       auto L = std::make_unique<Layer>();
       L->index = i;
@@ -384,19 +392,33 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
             }
         }
       }
-      layers_.push_back(std::move(L));
-      ++next;
+      layers_[next] = std::move(L);
     }
-    net_.layer(i).forward(x, y, Mode::eval);
-    std::swap(x, y);
-  }
+  };
+  // Clean activations of the calibration batch through the ordinary forward: each analog layer is
+  // designed when the node it reads has produced its output (a hook), so nothing is stored.
+  std::vector<std::vector<std::size_t>> readers(net_.size() + 1);  // by producer node + 1 (0: the input)
+  for (std::size_t k = 0; k < analog_.size(); ++k) readers[std::size_t(net_.inputs(analog_[k])[0] + 1)].push_back(k);
+  for (std::size_t k : readers[0]) design(k, calibration);
+  std::size_t last = 0;
+  for (std::size_t j = 0; j < net_.size(); ++j)
+    if (!readers[j + 1].empty()) {
+      net_.add_hook(j, [&, j](std::size_t, Matrix& y) {
+        for (std::size_t k : readers[j + 1]) design(k, y);
+      });
+      last = j + 1;
+    }
+  if (last > 0) net_.forward_range(calibration, 0, last, Mode::eval);
+  net_.clear_hooks();
+  prefix_end_ = analog_.empty() ? net_.size() : analog_.front();
+  while (prefix_end_ > 0 && !net_.is_cut(prefix_end_)) --prefix_end_;
 }
 
 AnalogNetwork::~AnalogNetwork() = default;
 AnalogNetwork::AnalogNetwork(AnalogNetwork&&) noexcept = default;
 
 Matrix AnalogNetwork::prefix(const Matrix& x) const {
-  Network n = net_.clone();
+  Network n = net_.share();
   return n.forward_range(x, 0, first_analog(), Mode::eval);
 }
 
@@ -409,7 +431,7 @@ std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = *layers_[l];
     const Matrix& W = as_matmul(net_, L.index).weight();
-    auto st = std::make_unique<AnalogInstance::LayerState>();
+    auto st = std::make_shared<AnalogInstance::Tiles>(L, l, inst->ctx_);
     for (int k = 0; k < L.S(); ++k) {
       const Matrix& Wk = L.slices.empty() ? W : L.slices[std::size_t(k)];
       for (int r = 0; r < L.rb(); ++r)
@@ -427,131 +449,119 @@ std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const
           }
         }
     }
-    inst->state_.push_back(std::move(st));
+    dynamic_cast<MatmulLayer&>(inst->net_.layer(L.index)).set_product(st);
+    inst->products_.push_back(std::move(st));
   }
   return inst;
 }
 
-AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), digital_(owner.net_.size()) {
-  std::size_t next = 0;
-  for (std::size_t i = owner.first_analog(); i < owner.net_.size(); ++i) {
-    if (next < owner.analog_.size() && owner.analog_[next] == i) ++next;
-    else digital_[i] = clone_layer(owner.net_.layer(i));
-  }
-}
+AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), net_(owner.net_.share()) {}
 AnalogInstance::~AnalogInstance() = default;
 
 const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::size_t l) const {
-  return state_.at(l)->tiles;
+  return products_.at(l)->tiles;
 }
 
 void AnalogInstance::set_slab_rows(int rows) {
   if (rows < 1) throw Error("analog slab rows must be >= 1");
-  slab_rows_ = rows;
+  ctx_.slab_rows = rows;
 }
 
 Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats,
                                bool snr) {
-  const auto& layers = owner_.layers_;
-  const Matrix* x = &x_prefix;  // input of layer i
-  LayerState* last = nullptr;    // state of the latest analog layer (owns the buffers of what follows)
-  std::size_t after = 0;
-  if (stats && stats->signal.size() < layers.size()) {
-    stats->signal.resize(layers.size(), 0.0);
-    stats->noise.resize(layers.size(), 0.0);
+  const std::size_t n = owner_.layers_.size();
+  if (stats && stats->signal.size() < n) {
+    stats->signal.resize(n, 0.0);
+    stats->noise.resize(n, 0.0);
   }
-  std::size_t next = 0;
-  for (std::size_t i = owner_.first_analog(); i < owner_.net_.size(); ++i) {
-    if (next < layers.size() && layers[next]->index == i) {
-      const auto& L = *layers[next];
-      auto& st = *state_[next];
-      last = &st;
-      after = 0;
-      const auto& mapping = L.cfg.mapping;
-      const auto& ml = as_matmul(owner_.net_, i);
-      const Eigen::Index B = x->rows(), P = ml.positions(), N = L.N;
-      // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1): the DAC quantizes each layer input once, before
-      // lower() (im2col only copies values and pads zeros, which quantize to 0, so lower(Q(x)) == Q(lower(x))
-      // exactly, with ~kernel^2 fewer conversions for a convolution). Otherwise the phases of lower(x).
-      // DAC saturations are counted per input value.
-      const bool single = !L.dac->params().bit_serial && L.dac->phase_count() == 1;
-      const std::uint64_t dac_sat = L.dac->quantize(*x, st.xq);
-      if (stats) stats->dac_saturated += dac_sat;
-      const std::size_t n_phases = single ? 1 : std::size_t(L.dac->phase_count());
-      // Streams of every (phase, slice, tile), kept across the slabs so that each continues its sequence.
-      const std::size_t n_tiles = std::size_t(L.S() * L.rb() * L.cb());
-      std::vector<Stream> tile_rs, readout_rs;
-      tile_rs.reserve(n_phases * n_tiles);
-      readout_rs.reserve(n_phases * n_tiles);
-      for (std::size_t p = 0; p < n_phases; ++p)
-        for (int k = 0; k < L.S(); ++k)
-          for (int r = 0; r < L.rb(); ++r)
-            for (int c = 0; c < L.cb(); ++c) {
-              Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
-              if (!L.slices.empty()) rs = rs.child("slice", {std::uint64_t(k)});
-              readout_rs.push_back(rs.child("readout"));
-              tile_rs.push_back(std::move(rs));
-            }
-      // The layer output, written in place: raise() keeps the memory layout of the products (layer.hpp).
-      st.out.resize(B, P * N);
-      Eigen::Map<Matrix> Y(st.out.data(), B * P, N);
-      const Eigen::Index slab = std::max<Eigen::Index>(1, slab_rows_ / P);
-      AdcCounts counts;
-      for (Eigen::Index b0 = 0; b0 < B; b0 += slab) {
-        const Eigen::Index nb = std::min(slab, B - b0);
-        auto Ys = Y.middleRows(b0 * P, nb * P);
-        std::vector<DacPhase> phases;
-        std::optional<Eigen::Ref<const Matrix>> Xsingle;
-        if (single) Xsingle.emplace(ml.lower_samples(st.xq, b0, nb, st.scratch));
-        else phases = L.dac->phases(ml.lower_samples(*x, b0, nb, st.scratch));
-        for (std::size_t p = 0; p < n_phases; ++p) {
-          const Eigen::Ref<const Matrix>& Xp = single ? *Xsingle : Eigen::Ref<const Matrix>(phases[p].x);
-          const float a = single ? 1.f : float(phases[p].weight);
-          for (int k = 0; k < L.S(); ++k)
-            for (int r = 0; r < L.rb(); ++r) {
-              const int rk = L.row0[r + 1] - L.row0[r];
-              const float ak = L.slices.empty() ? a : a * L.slice_gain[std::size_t(k)];
-              const bool first = p == 0 && k == 0 && r == 0;
-              for (int c = 0; c < L.cb(); ++c) {
-                const std::size_t t = std::size_t((k * L.rb() + r) * L.cb() + c);
-                const std::size_t s = p * n_tiles + t;
-                const int ck = L.col0[c + 1] - L.col0[c];
-                st.tiles[t]->mvm(Xp.middleCols(L.row0[r], rk), st.part, tile_rs[s]);
-                if (mapping.readout == "adc") L.adcs[t].convert(st.part, readout_rs[s], stats ? &counts : nullptr);
-                else if (mapping.readout == "sense_amp") st.sas[t].convert(st.part, readout_rs[s]);
-                auto Yc = Ys.middleCols(L.col0[c], ck);
-                if (first) {
-                  if (ak == 1.f) Yc = st.part;
-                  else Yc = ak * st.part;
-                } else {
-                  if (ak == 1.f) Yc += st.part;
-                  else Yc += ak * st.part;
-                }
-              }
-            }
+  ctx_.read = &read;
+  ctx_.chunk = chunk;
+  ctx_.stats = stats;
+  ctx_.snr = snr;
+  return net_.forward_range(x_prefix, owner_.first_analog(), net_.size(), Mode::eval);
+}
+
+void AnalogInstance::Tiles::forward(const MatmulLayer& ml, const Matrix& x_in, Matrix& y, Mode) {
+  const Matrix* x = &x_in;
+  const auto& L = L_;
+  const std::size_t next = l_;
+  const Stream& read = *ctx_.read;
+  const std::uint64_t chunk = ctx_.chunk;
+  AnalogStats* stats = ctx_.stats;
+  const bool snr = ctx_.snr;
+  const auto& mapping = L.cfg.mapping;
+  const Eigen::Index B = x->rows(), P = ml.positions(), N = L.N;
+  // One parallel phase (dac.hpp: X_1 = X_q, a_1 = 1): the DAC quantizes each layer input once, before
+  // lower() (im2col only copies values and pads zeros, which quantize to 0, so lower(Q(x)) == Q(lower(x))
+  // exactly, with ~kernel^2 fewer conversions for a convolution). Otherwise the phases of lower(x).
+  // DAC saturations are counted per input value.
+  const bool single = !L.dac->params().bit_serial && L.dac->phase_count() == 1;
+  const std::uint64_t dac_sat = L.dac->quantize(*x, xq_);
+  if (stats) stats->dac_saturated += dac_sat;
+  const std::size_t n_phases = single ? 1 : std::size_t(L.dac->phase_count());
+  // Streams of every (phase, slice, tile), kept across the slabs so that each continues its sequence.
+  const std::size_t n_tiles = std::size_t(L.S() * L.rb() * L.cb());
+  std::vector<Stream> tile_rs, readout_rs;
+  tile_rs.reserve(n_phases * n_tiles);
+  readout_rs.reserve(n_phases * n_tiles);
+  for (std::size_t p = 0; p < n_phases; ++p)
+    for (int k = 0; k < L.S(); ++k)
+      for (int r = 0; r < L.rb(); ++r)
+        for (int c = 0; c < L.cb(); ++c) {
+          Stream rs = read.child("read", {chunk, next, p, std::uint64_t(r), std::uint64_t(c)});
+          if (!L.slices.empty()) rs = rs.child("slice", {std::uint64_t(k)});
+          readout_rs.push_back(rs.child("readout"));
+          tile_rs.push_back(std::move(rs));
         }
-        if (stats && snr) {
-          const Matrix ref = ml.lower_samples(*x, b0, nb, st.scratch_ref) * ml.weight();
-          stats->signal[next] += double(ref.squaredNorm());
-          stats->noise[next] += double((Ys - ref).squaredNorm());
+  // The layer output, written in place: raise() keeps the memory layout of the products (layer.hpp).
+  y.resize(B, P * N);
+  Eigen::Map<Matrix> Y(y.data(), B * P, N);
+  const Eigen::Index slab = std::max<Eigen::Index>(1, ctx_.slab_rows / P);
+  AdcCounts counts;
+  for (Eigen::Index b0 = 0; b0 < B; b0 += slab) {
+    const Eigen::Index nb = std::min(slab, B - b0);
+    auto Ys = Y.middleRows(b0 * P, nb * P);
+    std::vector<DacPhase> phases;
+    std::optional<Eigen::Ref<const Matrix>> Xsingle;
+    if (single) Xsingle.emplace(ml.lower_samples(xq_, b0, nb, scratch_));
+    else phases = L.dac->phases(ml.lower_samples(*x, b0, nb, scratch_));
+    for (std::size_t p = 0; p < n_phases; ++p) {
+      const Eigen::Ref<const Matrix>& Xp = single ? *Xsingle : Eigen::Ref<const Matrix>(phases[p].x);
+      const float a = single ? 1.f : float(phases[p].weight);
+      for (int k = 0; k < L.S(); ++k)
+        for (int r = 0; r < L.rb(); ++r) {
+          const int rk = L.row0[r + 1] - L.row0[r];
+          const float ak = L.slices.empty() ? a : a * L.slice_gain[std::size_t(k)];
+          const bool first = p == 0 && k == 0 && r == 0;
+          for (int c = 0; c < L.cb(); ++c) {
+            const std::size_t t = std::size_t((k * L.rb() + r) * L.cb() + c);
+            const std::size_t s = p * n_tiles + t;
+            const int ck = L.col0[c + 1] - L.col0[c];
+            tiles[t]->mvm(Xp.middleCols(L.row0[r], rk), part_, tile_rs[s]);
+            if (mapping.readout == "adc") L.adcs[t].convert(part_, readout_rs[s], stats ? &counts : nullptr);
+            else if (mapping.readout == "sense_amp") sas[t].convert(part_, readout_rs[s]);
+            auto Yc = Ys.middleCols(L.col0[c], ck);
+            if (first) {
+              if (ak == 1.f) Yc = part_;
+              else Yc = ak * part_;
+            } else {
+              if (ak == 1.f) Yc += part_;
+              else Yc += ak * part_;
+            }
+          }
         }
-        Ys.rowwise() += ml.bias().row(0);
-      }
-      if (stats) {
-        stats->adc_saturated += counts.total_saturated();
-        stats->adc_conversions += counts.conversions;
-      }
-      x = &st.out;
-      ++next;
-    } else {
-      // first_analog() is analog, so a digital layer here always follows an analog one.
-      if (last->after.size() <= after) last->after.emplace_back();
-      Matrix& y = last->after[after++];
-      digital_[i]->forward(*x, y, Mode::eval);
-      x = &y;
     }
+    if (stats && snr) {
+      const Matrix ref = ml.lower_samples(*x, b0, nb, scratch_ref_) * ml.weight();
+      stats->signal[next] += double(ref.squaredNorm());
+      stats->noise[next] += double((Ys - ref).squaredNorm());
+    }
+    Ys.rowwise() += ml.bias().row(0);
   }
-  return *x;
+  if (stats) {
+    stats->adc_saturated += counts.total_saturated();
+    stats->adc_conversions += counts.conversions;
+  }
 }
 
 AnalogStats AnalogInstance::evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size,

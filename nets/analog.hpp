@@ -32,6 +32,10 @@
 /// ADC references are set at design/test time) on the ideal partial sums X_p W_rc of the calibration
 /// batch, all phases together; the sense amplifier's per-column scale likewise.
 ///
+/// Execution: an instance is the network itself (the same nodes, hooks and Network::forward) with the
+/// product of every analog layer replaced by steps 1-5 below (a Product, nets/layer.hpp); digital
+/// nodes run their ordinary forward. Nothing is a second copy of the network's logic.
+///
 /// Randomness: `AnalogNetwork::program(prog)` draws all device-to-device state (tile (l, r, c) from
 /// prog.child("tile", {l, r, c}), its sense amplifiers from prog.child("sense_amp", {l, r, c}));
 /// `AnalogInstance::forward` draws per-read noise for chunk k, phase p, tile (l, r, c) from
@@ -136,10 +140,14 @@ class AnalogNetwork {
   const AnalogConfig& config() const { return cfg_; }
   /// Network layer indices of the analog layers, increasing.
   const std::vector<std::size_t>& analog_layers() const { return analog_; }
-  /// Index of the first analog layer: layers before it are a digital prefix computed once.
-  std::size_t first_analog() const { return analog_.empty() ? net_.size() : analog_.front(); }
-  /// Clean digital outputs of the prefix layers [0, first_analog()) for network inputs x.
+  /// End of the digital prefix: nodes [0, first_analog()) are digital and computed once per campaign.
+  /// It is the first analog node, or for a graph the latest node before it at which a single tensor
+  /// carries everything later nodes read (Network::is_cut); 0 if there is none.
+  std::size_t first_analog() const { return prefix_end_; }
+  /// Clean digital outputs of the prefix nodes [0, first_analog()) for network inputs x.
   Matrix prefix(const Matrix& x) const;
+  /// The network (a copy made at construction; instances execute views of it).
+  const Network& network() const { return net_; }
   /// Tiles of analog layer l (ordinal) as (row blocks, column blocks).
   std::pair<int, int> tile_grid(std::size_t l) const;
   double x_max(std::size_t l) const;
@@ -156,10 +164,13 @@ class AnalogNetwork {
   AnalogConfig cfg_;
   std::vector<std::size_t> analog_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::size_t prefix_end_ = 0;
 };
 
-/// One programmed device instance of an AnalogNetwork. Not thread-safe (owns copies of the digital
-/// layers that follow the first analog one, which keep state); use one instance per thread.
+/// One programmed device instance of an AnalogNetwork: a view of its network (Network::share, no
+/// copy of any weight) in which every analog layer's product is this instance's tiles behind their
+/// converters (a Product, nets/layer.hpp), run by the ordinary Network::forward. Not thread-safe (the
+/// layers keep state); use one instance per thread.
 class AnalogInstance {
  public:
   ~AnalogInstance();
@@ -182,10 +193,18 @@ class AnalogInstance {
   friend class AnalogNetwork;
   explicit AnalogInstance(const AnalogNetwork& owner);
   const AnalogNetwork& owner_;
-  std::vector<std::unique_ptr<Layer>> digital_;  // per network layer: a copy of a digital layer, else null
-  struct LayerState;
-  std::vector<std::unique_ptr<LayerState>> state_;
-  int slab_rows_ = kSlabRows;
+  Network net_;  // executor over the owner's tensors; analog layers carry this instance's products
+  /// What the products of one forward() call share: the read stream, the chunk, where to count.
+  struct Context {
+    const Stream* read = nullptr;
+    std::uint64_t chunk = 0;
+    AnalogStats* stats = nullptr;
+    bool snr = false;
+    int slab_rows = kSlabRows;
+  };
+  Context ctx_;
+  class Tiles;  // the Product of one analog layer (analog.cpp)
+  std::vector<std::shared_ptr<Tiles>> products_;  // per analog layer (ordinal)
 };
 
 }  // namespace aimc::nets

@@ -75,6 +75,10 @@ std::string LayerSpec::str() const {
   return os.str();
 }
 
+void Product::backward(MatmulLayer& layer, const Matrix&, Matrix&) {
+  throw Error("layer '" + layer.spec().kind + "': its product has no backward pass (inference only)");
+}
+
 std::vector<Parameter*> Layer::parameters() {
   std::vector<Parameter*> p;
   p.reserve(params_.size());

@@ -97,8 +97,28 @@ class Layer {
 /// im2col patches for Conv2d. weight() is the crossbar view, (K rows = inputs, N cols = outputs).
 /// raise() turns (B * positions(), N) products into the layer output (B, positions() * N) and adds the
 /// bias. The analog mapping replaces only the product in the middle, the same way for every such layer.
+class MatmulLayer;
+
+/// The product in the middle of a MatmulLayer's forward, when it is not the digital lower(x) W. An
+/// analog chip instance installs one per analog layer (nets/analog.hpp); the network engine calls it
+/// instead of the layer's own forward, so digital, analog and (later) hardware-aware training passes
+/// all run through Network::forward with the same hooks.
+class Product {
+ public:
+  virtual ~Product() = default;
+  /// y = raise(product(lower(x))) for a batch: the whole layer output, bias included.
+  virtual void forward(const MatmulLayer& layer, const Matrix& x, Matrix& y, Mode mode) = 0;
+  /// dL/dx (set) and parameter gradients (added) from dL/dy of the last train-mode forward. A product
+  /// that is only an inference model throws Error (the default); a hardware-aware training product
+  /// passes the gradient straight through its non-idealities here.
+  virtual void backward(MatmulLayer& layer, const Matrix& dy, Matrix& dx);
+};
+
 class MatmulLayer : public Layer {
  public:
+  /// Installs (or, with nullptr, removes) the product that replaces lower(x) W in forward().
+  void set_product(std::shared_ptr<Product> p) { product_ = std::move(p); }
+  Product* product() const { return product_.get(); }
   virtual const Matrix& weight() const = 0;
   virtual const Matrix& bias() const = 0;  ///< (1, N)
   virtual int positions() const = 0;       ///< output positions per sample: 1 (Dense), H_out * W_out (Conv2d)
@@ -111,6 +131,9 @@ class MatmulLayer : public Layer {
   /// y = products (reshaped to (B, positions * N)) + bias. The reshape keeps the row-major memory
   /// layout: row b of y is rows [b positions(), (b + 1) positions()) of the products, one after another.
   virtual void raise(const Matrix& products, Matrix& y) const = 0;
+
+ private:
+  std::shared_ptr<Product> product_;
 };
 
 /// Builds a layer from its spec (model files). Throws Error for an unknown kind or bad arguments.

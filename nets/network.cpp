@@ -20,6 +20,15 @@ std::unique_ptr<Layer> clone_layer(const Layer& l) {
   return c;
 }
 
+Network::Node Network::make_node(std::string name, std::unique_ptr<Layer> layer, std::vector<int> inputs) {
+  Node n;
+  n.name = std::move(name);
+  n.matmul = dynamic_cast<MatmulLayer*>(layer.get());
+  n.layer = std::move(layer);
+  n.inputs = std::move(inputs);
+  return n;
+}
+
 Network Network::clone() const {
   Network n(input_);
   std::vector<std::pair<const Parameter*, ParamPtr>> seen;  // tensor of this network -> its copy
@@ -31,7 +40,7 @@ Network Network::clone() const {
       if (it != seen.end()) c->bind(s, it->second);
       else seen.emplace_back(src[s].get(), c->params()[s]);
     }
-    n.nodes_.push_back({node.name, std::move(c), node.inputs, {}, {}});
+    n.nodes_.push_back(make_node(node.name, std::move(c), node.inputs));
   }
   return n;
 }
@@ -41,7 +50,7 @@ Network Network::share() const {
   for (const auto& node : nodes_) {
     auto c = make_layer(node.layer->spec());
     for (std::size_t s = 0; s < node.layer->params().size(); ++s) c->bind(s, node.layer->params()[s]);
-    n.nodes_.push_back({node.name, std::move(c), node.inputs, {}, {}});
+    n.nodes_.push_back(make_node(node.name, std::move(c), node.inputs));
   }
   return n;
 }
@@ -90,7 +99,7 @@ std::size_t Network::add(std::string name, std::unique_ptr<Layer> layer, const s
   std::vector<int> in;
   for (const auto& s : inputs) in.push_back(index_of_input(s));
   check_inputs(*layer, in, name);
-  nodes_.push_back({std::move(name), std::move(layer), std::move(in), {}, {}});
+  nodes_.push_back(make_node(std::move(name), std::move(layer), std::move(in)));
   return nodes_.size() - 1;
 }
 
@@ -115,7 +124,7 @@ std::size_t Network::insert_node(std::size_t index, int source, std::unique_ptr<
       if (in == source) in = int(index);
       else if (in >= int(index)) ++in;
     }
-  nodes_.insert(nodes_.begin() + long(index), Node{std::move(name), std::move(layer), {source}, {}, {}});
+  nodes_.insert(nodes_.begin() + long(index), make_node(std::move(name), std::move(layer), {source}));
   for (auto& h : hooks_)
     if (h.node >= index) ++h.node;
   return index;
@@ -175,7 +184,8 @@ Matrix Network::forward_range(const Matrix& x, std::size_t begin, std::size_t en
         throw Error("Network::forward_range: node '" + n.name + "' reads node " + std::to_string(k) +
                     ", before the cut at " + std::to_string(begin));
     }
-    if (xs.size() == 1) n.layer->forward(*xs[0], n.out, mode);
+    if (n.matmul && n.matmul->product()) n.matmul->product()->forward(*n.matmul, *xs[0], n.out, mode);
+    else if (xs.size() == 1) n.layer->forward(*xs[0], n.out, mode);
     else n.layer->forward_multi(xs, n.out, mode);
     for (auto& h : hooks_)
       if (h.node == i) h.fn(i, n.out);
@@ -206,7 +216,8 @@ void Network::backward(const Matrix& dlogits) {
         dxs.push_back(&extra[n_extra++]);
       }
     }
-    if (dxs.size() == 1) node.layer->backward(node.grad, *dxs[0]);
+    if (node.matmul && node.matmul->product()) node.matmul->product()->backward(*node.matmul, node.grad, *dxs[0]);
+    else if (dxs.size() == 1) node.layer->backward(node.grad, *dxs[0]);
     else node.layer->backward_multi(node.grad, dxs);
     for (std::size_t k = 0; k < node.inputs.size(); ++k) {
       const int j = node.inputs[k];

@@ -104,8 +104,10 @@ class Network {
     std::string name;
     std::unique_ptr<Layer> layer;
     std::vector<int> inputs;
+    MatmulLayer* matmul = nullptr;  // the layer, if it is a MatmulLayer (its product may be replaced)
     Matrix out, grad;  // workspaces: output and dL/d(output) of the last pass
   };
+  static Node make_node(std::string name, std::unique_ptr<Layer> layer, std::vector<int> inputs);
   Shape shape_of(int node) const { return node == kInput ? input_ : nodes_[std::size_t(node)].layer->output_shape(); }
   int index_of_input(const std::string& name) const;
   std::string auto_name(const Layer& l) const;
