@@ -3,10 +3,12 @@
 // writes inputs and outputs computed by torch in float64: the oracle is torch, independent of aimc.
 // The same script builds malformed graphs with onnx.helper for the error cases.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,37 +29,61 @@ using aimc::test::write_bytes;
 
 namespace {
 
-/// torch_export.py's output, written once per test process (one Python run: importing torch takes ~1 s).
+namespace fs = std::filesystem;
+
+/// torch_export.py's output. CTest runs every test case as a process of its own, and importing torch
+/// takes a second, so the output is kept in the build tree under a name derived from the script's
+/// contents (FNV-1a): the first test process writes it (to a temporary directory renamed into place, so
+/// concurrent processes never see half of it) and later ones, until the script changes, read it.
 /// Tries Debian's /usr/bin/python3 first, then the python3 on PATH (which may be another installation).
-const ScratchDir& exported() {
-  static ScratchDir dir("onnx-import");
-  static const bool ok = [] {
+const fs::path& exported() {
+  static const fs::path dir = [] {
+    const auto script = read_bytes(AIMC_SOURCE_DIR "/tests/nets/torch_export.py");
+    REQUIRE(!script.empty());
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::uint8_t c : script) h = (h ^ c) * 1099511628211ull;
+    char name[64];
+    std::snprintf(name, sizeof name, "onnx-export-%016llx", (unsigned long long)h);
+    const fs::path base = fs::path(AIMC_BINARY_DIR) / "tests", final = base / name;
+    if (fs::exists(final / "reference.h5")) return final;
+    const fs::path tmp = base / (std::string(name) + ".tmp-" + std::to_string((long long)::getpid()));
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    bool ok = false;
     for (const char* py : {"/usr/bin/python3", "python3"}) {
-      const std::string cmd = std::string(py) + " '" AIMC_SOURCE_DIR "/tests/nets/torch_export.py' '" + dir.str() + "'" +
-                              " > '" + dir.file("export.log") + "' 2>&1";
-      if (std::system(cmd.c_str()) == 0) return true;
+      const std::string cmd = std::string(py) + " '" AIMC_SOURCE_DIR "/tests/nets/torch_export.py' '" + tmp.string() +
+                              "' > '" + (tmp / "export.log").string() + "' 2>&1";
+      if ((ok = std::system(cmd.c_str()) == 0)) break;
     }
-    return false;
+    if (!ok) {
+      const auto log = read_bytes((tmp / "export.log").string());
+      fs::remove_all(tmp);
+      FAIL("tests/nets/torch_export.py failed: it needs a Python 3 with torch, onnx and h5py (Debian's python3-torch, "
+           "python3-onnx, python3-h5py: run scripts/bootstrap.sh). Its output: "
+           << std::string(log.begin(), log.end()));
+    }
+    std::error_code ec;
+    fs::rename(tmp, final, ec);  // fails if another process was first: its copy is as good
+    if (ec) fs::remove_all(tmp, ec);
+    for (const auto& e : fs::directory_iterator(base, ec))  // outputs of earlier versions of the script
+      if (e.path().filename().string().rfind("onnx-export-", 0) == 0 && e.path() != final &&
+          e.path().filename().string().find(".tmp-") == std::string::npos)
+        fs::remove_all(e.path(), ec);
+    return final;
   }();
-  if (!ok) {
-    const auto log = read_bytes(dir.file("export.log"));
-    FAIL("tests/nets/torch_export.py failed: it needs a Python 3 with torch, onnx and h5py (Debian's python3-torch, "
-         "python3-onnx, python3-h5py: run scripts/bootstrap.sh). Its output: "
-         << std::string(log.begin(), log.end()));
-  }
   return dir;
 }
 
-std::string model(const std::string& name) { return exported().file(name + ".onnx"); }
+std::string model(const std::string& name) { return (exported() / (name + ".onnx")).string(); }
 
 struct Reference {
   std::vector<hsize_t> xdims;  // (N, C, H, W) or (N, F)
   std::vector<double> x, y, bound;
-  long long out = 0, ops = 0, kmax = 0;
+  long long out = 0;
 };
 
 Reference reference(const std::string& name) {
-  const std::string path = exported().file("reference.h5");
+  const std::string path = (exported() / "reference.h5").string();
   auto f = h5::open_read(path);
   auto g = h5::open_group(f, name, path);
   Reference r;
@@ -66,8 +92,6 @@ Reference reference(const std::string& name) {
   r.y = h5::read_doubles(g, "y", path);
   r.bound = h5::read_doubles(g, "bound", path);
   r.out = (long long)h5::dims(g, "y", path).at(1);
-  r.ops = h5::attr_int(g, "ops", path);
-  r.kmax = h5::attr_int(g, "kmax", path);
   return r;
 }
 
@@ -87,16 +111,16 @@ Matrix hwc_rows(const Reference& r) {
 /// Imports `name`, runs its reference inputs through aimc and compares with torch's float64 outputs.
 ///
 /// Tolerance. Weights and inputs are the same float32 numbers on both sides, and torch's float64 result is
-/// exact to ~1e-16 relative, so the difference is aimc's float32 rounding. A sum of k products computed in
-/// float32 in any order (blocked GEMM, FMA) has an error of at most gamma_k sum |products|, gamma_k =
-/// k u / (1 - k u), u = 2^-24 (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., Eq. 3.5).
-/// ReLU, clipping and max pooling are 1-Lipschitz; BatchNorm, average pooling and adds are
-/// affine maps with few roundings (k <= 4, or the pool size). Propagating each layer's rounding through the
-/// later layers, whose |weights| are bounded by the absolute network A (every weight, bias, BatchNorm
-/// scale and shift by its absolute value, activations by the identity, evaluated on |x|), gives for every
-/// output   |aimc - exact| <= ops * gamma_kmax * A(x)   to first order, with ops the number of rounding
-/// layers of the model and kmax the longest sum any of them forms (both counted by torch_export.py from
-/// the torch modules, generously). This is a worst-case bound, no number fitted to the results.
+/// exact to ~1e-16 relative, so the difference is aimc's float32 rounding. A sum of k terms computed in
+/// float32 in any order (blocked GEMM, FMA) is off by at most gamma_k = k u / (1 - k u), u = 2^-24, times
+/// the sum of the terms' magnitudes (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed.,
+/// Eq. 3.5). So every rounding layer l (conv, dense, BatchNorm, average pool, add) adds to its output z_l
+/// at most e_l = gamma_k * (the layer with |weights| on |its input|), k its longest sum (kh kw in_c + 1 for
+/// a conv, the crossbar aimc sums over; 6 roundings for a BatchNorm); ReLU, clipping, max pooling and
+/// reshapes round nothing. To first order that error reaches output j through the Jacobian:
+///     |aimc_j - exact_j| <= sum_l sum_i |d y_j / d z_l,i| e_l,i  (+ O(u^2)),
+/// which torch_export.py evaluates per sample and output with autograd in float64 (`bound`). This is a
+/// bound from the sizes and values, no number fitted to the results.
 void check_against_torch(const std::string& name, const ImportOptions& o = {}) {
   CAPTURE(name);
   const Reference r = reference(name);
@@ -109,12 +133,10 @@ void check_against_torch(const std::string& name, const ImportOptions& o = {}) {
   const Matrix y = m.net.forward(x);
   REQUIRE(y.rows() == x.rows());
   REQUIRE(y.cols() == r.out);
-  const double u = std::ldexp(1.0, -24), k = double(r.kmax);
-  const double gamma = k * u / (1 - k * u);
   double worst = 0, max_tol = 0, max_y = 0;
   long long bad = 0;
   for (long long i = 0; i < y.size(); ++i) {
-    const double tol = double(r.ops) * gamma * r.bound[std::size_t(i)];
+    const double tol = r.bound[std::size_t(i)];
     const double d = std::abs(double(y.data()[i]) - r.y[std::size_t(i)]);
     if (!(d <= tol)) ++bad;
     worst = std::max(worst, d / tol);
@@ -127,7 +149,7 @@ void check_against_torch(const std::string& name, const ImportOptions& o = {}) {
   CHECK(bad == 0);
   // Power: the tolerance is far below the outputs, so a permuted weight or a wrong layer (an O(1) error)
   // cannot pass.
-  CHECK(max_tol < 1e-2 * max_y);
+  CHECK(max_tol < 1e-3 * max_y);
 }
 
 }  // namespace
@@ -159,7 +181,7 @@ TEST_CASE("onnx import: a ResNet basic-block network (BatchNorm, residual adds, 
     bns += m.net.layer(i).spec().kind == "batchnorm";
   }
   CHECK(adds == 2);
-  CHECK(bns == 7);
+  CHECK(bns == 6);  // stem, 2 per block, the projection shortcut's
   CHECK_FALSE(m.net.is_chain());
 }
 
@@ -177,9 +199,10 @@ TEST_CASE("onnx import: BatchNormalization parameters and momentum conversion") 
   const ImportedModel m = import_onnx(model("mobilenet"));
   const Layer& bn = m.net.layer(1);
   REQUIRE(bn.spec().kind == "batchnorm");
-  CHECK(bn.spec().get_float("eps") == doctest::Approx(1e-5).epsilon(1e-12));
-  // torch's momentum 0.1 is exported as ONNX momentum 0.9; aimc uses torch's convention
-  CHECK(!bn.spec().has("momentum"));  // = the default 0.1, so not emitted by spec()
+  // ONNX stores epsilon 1e-5 as the float 9.99999975e-06 and torch's momentum 0.1 as 0.9 (ONNX's
+  // convention); the import gives back 1e-5 and 0.1, aimc's defaults, which spec() does not emit.
+  CHECK_FALSE(bn.spec().has("eps"));
+  CHECK_FALSE(bn.spec().has("momentum"));
 }
 
 TEST_CASE("onnx import: input normalization becomes a first normalize node") {
@@ -262,8 +285,8 @@ TEST_CASE("onnx import: unsupported graphs give one-line errors naming the node,
   }
 }
 
-TEST_CASE("onnx import: an LSTM graph with a 3-D input is rejected at the input, one with an image at the LSTM") {
-  // (bad_lstm's input is (T, N, F), so the input check fires first; the operator check is covered by Softmax)
+TEST_CASE("onnx import: a recurrent model (LSTM on a (T, N, F) input) is rejected at its 3-D input") {
+  // (the input check fires before the operator's; unsupported operators are covered by Softmax above)
   const std::string e = error_of([&] { import_onnx(model("bad_lstm")); });
   CHECK(e.find("aimc imports images (N, C, H, W) and vectors (N, F)") != std::string::npos);
 }
