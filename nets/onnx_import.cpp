@@ -373,6 +373,9 @@ Shape Importer::input_shape(const onnx::ValueInfoProto& v) {
   if (tt.elem_type() != onnx::TensorProto_DataType_FLOAT)
     fail(what + " has type " + type_name(tt.elem_type()) + "; expected FLOAT");
   const auto& given = opt_.input_shape;
+  if (given && (given->c < 1 || given->h < 1 || given->w < 1 ||
+                double(given->c) * given->h * given->w > double(kMaxElements)))
+    fail("--input-shape " + given->str() + ": expected positive C, H, W of at most 2^30 values in all");
   if (!tt.has_shape()) {
     if (!given) fail(what + " has no shape; give it with --input-shape C,H,W");
     return *given;
@@ -404,7 +407,7 @@ Shape Importer::input_shape(const onnx::ValueInfoProto& v) {
     fail(what + " is a vector (N, F); --input-shape must be F,1,1");
   for (int k = 1; k < 4; ++k)
     if (d[std::size_t(k)] > kMaxElements) fail(what + " has dimension " + std::to_string(d[std::size_t(k)]));
-  if (d[1] * d[2] * d[3] > kMaxElements) fail(what + " has more than 2^30 features per sample");
+  if (double(d[1]) * double(d[2]) * double(d[3]) > double(kMaxElements)) fail(what + " has more than 2^30 features per sample");
   return Shape{int(d[1]), int(d[2]), int(d[3])};
 }
 
@@ -670,6 +673,7 @@ void Importer::op_conv() {
   if (ho < 0 || wo < 0)
     fail("the kernel " + ints_str({kh, kw}) + " (dilations " + ints_str(dl) + ") does not fit the input " + shape_str(a) +
          " with pads " + ints_str(pd));
+  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(O) > double(kMaxElements)) fail("the output is larger than 2^30 values per sample");
   const Shape out{int(O), int(ho / st[0] + 1), int(wo / st[1] + 1)};
   if ((long long)kh * kw * C * O > kMaxElements) fail("the weight is too large");
 
@@ -852,6 +856,7 @@ void Importer::op_pool(bool max) {
   const bool padded = std::any_of(pd.begin(), pd.end(), [](long long p) { return p != 0; });
   if (padded) s.args.push_back({"pads", pd});
   if (!max && padded && cip == 0) s.args.push_back({"count_include_pad", 0LL});
+  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(a.shape.c) > double(kMaxElements)) fail("the output is larger than 2^30 values per sample");
   const Shape out{a.shape.c, int(ho / st[0] + 1), int(wo / st[1] + 1)};
   set_act(make_act(emit(std::move(s), {a.node}), out, 4));
 }
@@ -963,7 +968,7 @@ void Importer::op_concat() {
   }
   long long total = 0;
   for (auto c : channels) total += c;
-  if (total * a0.shape.h * a0.shape.w > kMaxElements) fail("the output is too large");
+  if (double(total) * a0.shape.h * a0.shape.w > double(kMaxElements)) fail("the output is too large");
   if (channels.size() == 1) {
     set_act(a0);
     note_folded("one input: wired through");
