@@ -1,5 +1,7 @@
 #pragma once
 /// Internals shared by the layer implementations (not part of the public layer contract).
+#include <initializer_list>
+#include <sstream>
 #include <string>
 
 #include "core/error.hpp"
@@ -44,6 +46,29 @@ inline void check_range(const char* kind, const std::string& name, long long val
   if (value < lo || value > hi)
     throw Error(std::string(kind) + ": argument '" + name + "' = " + std::to_string(value) + ": expected an integer in [" +
                 std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+/// A float argument as written in error messages (shortest of 6 significant digits: 1e-05, 7, 0.5).
+inline std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+/// "[a,b,c]" (error messages).
+inline std::string list_str(std::initializer_list<long long> v) {
+  std::string s = "[";
+  for (auto x : v) s += (s.size() > 1 ? "," : "") + std::to_string(x);
+  return s + "]";
+}
+
+/// Throws Error unless every entry of a list argument lies in [lo, hi], naming the kind and the argument.
+inline void check_list(const char* kind, const std::string& name, std::initializer_list<long long> v, long long lo,
+                       long long hi) {
+  for (auto x : v)
+    if (x < lo || x > hi)
+      throw Error(std::string(kind) + ": argument '" + name + "' = " + list_str(v) + ": expected integers in [" +
+                  std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
 /// Validates an image shape (every extent >= 1, total size at most 2^30); the arguments are named
