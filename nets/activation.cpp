@@ -1,6 +1,7 @@
 #include "nets/activation.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "nets/detail.hpp"
 #include "nets/layer_args.hpp"
@@ -43,6 +44,59 @@ void ReLU::forward(const Matrix& x, Matrix& y, Mode mode) {
 
 void ReLU::backward(const Matrix& dy, Matrix& dx) {
   detail::check_backward("relu", have_mask_, rows_, dy, shape_.size());
+  const long n = dy.size();
+  dx.resize(dy.rows(), dy.cols());
+  const float* g = dy.data();
+  float* d = dx.data();
+  const std::uint8_t* m = mask_.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) d[i] = m[i] ? g[i] : 0.f;
+  }
+}
+
+Clip::Clip(Shape shape, double min, double max) : shape_(shape), min_(min), max_(max) {
+  detail::check_shape("clip", "", shape);
+  if (std::isnan(min)) throw Error("clip: argument 'min' is NaN");
+  if (std::isnan(max)) throw Error("clip: argument 'max' is NaN");
+  if (min > max)
+    throw Error("clip: argument 'min' = " + detail::num(min) + " is larger than argument 'max' = " + detail::num(max));
+}
+
+std::unique_ptr<Layer> Clip::make(const LayerSpec& spec) {
+  detail::Args a(spec, {"c", "h", "w", "min", "max"});
+  return std::make_unique<Clip>(Shape{a("c"), a("h"), a("w")}, spec.get_float("min"), spec.get_float("max"));
+}
+
+LayerSpec Clip::spec() const {
+  return {"clip", {{"c", shape_.c}, {"h", shape_.h}, {"w", shape_.w}, {"min", min_}, {"max", max_}}};
+}
+
+void Clip::forward(const Matrix& x, Matrix& y, Mode mode) {
+  detail::check_features("clip", "x", x, shape_.size());
+  const long n = x.size();
+  y.resize(x.rows(), x.cols());
+  have_mask_ = mode == Mode::train;
+  rows_ = x.rows();
+  if (have_mask_) mask_.resize(n);
+  const float lo = float(min_), hi = float(max_);
+  const float* in = x.data();
+  float* out = y.data();
+  std::uint8_t* m = mask_.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) out[i] = std::min(std::max(in[i], lo), hi);  // NaN stays NaN
+    if (have_mask_)
+      for (long i = i0; i < i1; ++i) m[i] = in[i] > lo && in[i] < hi;
+  }
+}
+
+void Clip::backward(const Matrix& dy, Matrix& dx) {
+  detail::check_backward("clip", have_mask_, rows_, dy, shape_.size());
   const long n = dy.size();
   dx.resize(dy.rows(), dy.cols());
   const float* g = dy.data();

@@ -6,10 +6,12 @@
 
 #include "core/error.hpp"
 #include "nets/activation.hpp"
+#include "nets/batchnorm.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
 #include "nets/layer_args.hpp"
 #include "nets/merge.hpp"
+#include "nets/normalize.hpp"
 #include "nets/pool.hpp"
 
 namespace aimc::nets {
@@ -48,6 +50,13 @@ std::vector<long long> LayerSpec::get_ints(const std::string& key) const {
   const auto& v = find_attr(*this, key);
   if (const auto* l = std::get_if<std::vector<long long>>(&v)) return *l;
   wrong_type(*this, key, "a list of integers");
+}
+
+std::vector<double> LayerSpec::get_floats(const std::string& key) const {
+  const auto& v = find_attr(*this, key);
+  if (const auto* d = std::get_if<std::vector<double>>(&v)) return *d;
+  if (const auto* l = std::get_if<std::vector<long long>>(&v)) return std::vector<double>(l->begin(), l->end());
+  wrong_type(*this, key, "a list of numbers");
 }
 
 bool LayerSpec::has(const std::string& key) const {
@@ -165,12 +174,17 @@ std::span<const LayerKind> layer_kinds() {
   static const LayerKind table[] = {
       {"dense", "fully connected y = x W + b", &Dense::make},
       {"conv2d", "2-D convolution (im2col + GEMM), groups, stride, dilation, asymmetric zero padding", &Conv2d::make},
-      {"maxpool2d", "max pooling", &MaxPool2d::make},
-      {"avgpool2d", "average pooling", &AvgPool2d::make},
+      {"maxpool2d", "max pooling, asymmetric padding that never wins", &MaxPool2d::make},
+      {"avgpool2d", "average pooling, asymmetric padding counted or not", &AvgPool2d::make},
       {"relu", "max(x, 0)", &ReLU::make},
       {"flatten", "image to feature vector (a view: HWC order kept)", &Flatten::make},
       {"add", "elementwise sum of several inputs of one shape (residual connections)", &Add::make},
       {"concat", "concatenation of several inputs along channels", &Concat::make},
+      {"batchnorm", "batch normalization per channel (batch statistics in training, running ones in eval)",
+       &BatchNorm::make},
+      {"globalavgpool", "mean of each channel over all positions", &GlobalAvgPool::make},
+      {"clip", "min(max(x, min), max) (ReLU6: 0..6)", &Clip::make},
+      {"normalize", "fixed per-channel (x - mean) / std (an imported model's input normalization)", &Normalize::make},
   };
   return table;
 }

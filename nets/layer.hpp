@@ -50,6 +50,7 @@ struct LayerSpec {
   double get_float(const std::string& key) const;  ///< an integer attribute is accepted as a float
   const std::string& get_string(const std::string& key) const;
   std::vector<long long> get_ints(const std::string& key) const;
+  std::vector<double> get_floats(const std::string& key) const;  ///< a list of integers is accepted as floats
   bool has(const std::string& key) const;
   /// "kind a=1 b=0.5 pads=[1,1,0,0]" (summaries, error messages).
   std::string str() const;
@@ -119,6 +120,7 @@ class MatmulLayer : public Layer {
   /// Installs (or, with nullptr, removes) the product that replaces lower(x) W in forward().
   void set_product(std::shared_ptr<Product> p) { product_ = std::move(p); }
   Product* product() const { return product_.get(); }
+
   virtual const Matrix& weight() const = 0;
   virtual const Matrix& bias() const = 0;  ///< (1, N)
   virtual int positions() const = 0;       ///< output positions per sample: 1 (Dense), H_out * W_out (Conv2d)
