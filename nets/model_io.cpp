@@ -143,11 +143,18 @@ void load_graph(const H5::H5File& f, const std::string& path, Network& net) {
       for (const auto& k : h5::names(args, path)) {
         const auto d = h5::dims(args, k, path);
         if (d.size() != 1 || d[0] > (1u << 20)) throw Error("list argument '" + k + "' is not a short 1-D list");
+        // By the stored type: HDF5 would convert a float list to integers silently (truncating).
+        bool is_float = false;
         try {
+          is_float = args.openDataSet(k).getTypeClass() == H5T_FLOAT;
+        } catch (const H5::Exception&) {
+          throw Error("list argument '" + k + "' cannot be opened");
+        }
+        if (is_float) {
+          spec.args.emplace_back(k, h5::read_doubles(args, k, path));
+        } else {
           auto v = h5::read_ints(args, k, path);
           spec.args.emplace_back(k, std::vector<long long>(v.begin(), v.end()));
-        } catch (const Error&) {
-          spec.args.emplace_back(k, h5::read_doubles(args, k, path));
         }
       }
       std::vector<std::string> inputs;
