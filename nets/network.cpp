@@ -310,10 +310,61 @@ Network make_cnn() {
   return n;
 }
 
+Network make_resnet(int depth, Shape input, int classes) {
+  if (depth < 8 || depth > 6 * 1000 + 2 || (depth - 2) % 6 != 0)
+    throw Error("make_resnet: depth " + std::to_string(depth) + " is not 6 n + 2 with 1 <= n <= 1000 (8, 14, 20, 32, ...)");
+  if (classes < 1) throw Error("make_resnet: " + std::to_string(classes) + " classes");
+  const int n = (depth - 2) / 6;
+  Network net(input);
+  auto conv = [&](const std::string& name, const std::string& from, Shape in, int out_c, int k, int stride) {
+    net.add(name,
+            make_layer(spec("conv2d", {{"in_c", in.c}, {"in_h", in.h}, {"in_w", in.w}, {"out_c", out_c}, {"kernel", k},
+                                       {"stride", stride}, {"pad", k / 2}})),
+            {from});
+    return net.layer(net.size() - 1).output_shape();
+  };
+  auto unary = [&](const std::string& kind, const std::string& name, const std::string& from, Shape s) {
+    net.add(name, make_layer(spec(kind, {{"c", s.c}, {"h", s.h}, {"w", s.w}})), {from});
+  };
+  Shape shape = conv("stem.conv", "input", input, 16, 3, 1);
+  unary("batchnorm", "stem.bn", "stem.conv", shape);
+  unary("relu", "stem.relu", "stem.bn", shape);
+  std::string last = "stem.relu";
+  const int widths[3] = {16, 32, 64};
+  for (int stage = 0; stage < 3; ++stage)
+    for (int block = 0; block < n; ++block) {
+      const std::string p = "stage" + std::to_string(stage + 1) + ".block" + std::to_string(block) + ".";
+      const int stride = stage > 0 && block == 0 ? 2 : 1;
+      const Shape in = shape;
+      shape = conv(p + "conv1", last, in, widths[stage], 3, stride);
+      unary("batchnorm", p + "bn1", p + "conv1", shape);
+      unary("relu", p + "relu1", p + "bn1", shape);
+      conv(p + "conv2", p + "relu1", shape, widths[stage], 3, 1);
+      unary("batchnorm", p + "bn2", p + "conv2", shape);
+      std::string shortcut = last;
+      if (stride != 1 || in.c != widths[stage]) {
+        conv(p + "shortcut.conv", last, in, widths[stage], 1, stride);
+        unary("batchnorm", p + "shortcut.bn", p + "shortcut.conv", shape);
+        shortcut = p + "shortcut.bn";
+      }
+      net.add(p + "add", make_layer(spec("add", {{"c", shape.c}, {"h", shape.h}, {"w", shape.w}, {"n", 2}})),
+              {p + "bn2", shortcut});
+      unary("relu", p + "relu", p + "add", shape);
+      last = p + "relu";
+    }
+  unary("globalavgpool", "pool", last, shape);
+  net.add("fc", make_layer(spec("dense", {{"in", shape.c}, {"out", classes}})), {"pool"});
+  return net;
+}
+
+Network make_resnet(int depth) { return make_resnet(depth, Shape{1, 28, 28}, 10); }
+
 Network make_reference(const std::string& name) {
   if (name == "mlp") return make_mlp();
   if (name == "cnn") return make_cnn();
-  throw Error("unknown reference model '" + name + "' (expected mlp or cnn)");
+  if (name == "resnet8") return make_resnet(8);
+  if (name == "resnet20") return make_resnet(20);
+  throw Error("unknown reference model '" + name + "' (expected mlp, cnn, resnet8 or resnet20)");
 }
 
 }  // namespace aimc::nets

@@ -131,7 +131,19 @@ class Network {
 Network make_mlp();
 /// CNN: conv3x3(1->32, pad 1) ReLU maxpool2 conv3x3(32->64, pad 1) ReLU maxpool2 flatten dense(3136->128) ReLU dense(128->10).
 Network make_cnn();
-/// Builds a reference architecture by name ("mlp" | "cnn"); Error otherwise.
+/// CIFAR-style ResNet (He et al., CVPR 2016, Sec. 4.2) of depth = 6n + 2 (8, 14, 20, 32, ...; Error
+/// otherwise) on `input`: stem conv3x3(-> 16)-BN-ReLU, then 3 stages of n basic blocks with 16, 32 and 64
+/// channels. A block is conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU; the first block of
+/// stages 2 and 3 halves the extent with stride 2 in its first conv, and its shortcut is a 1x1
+/// stride-2 conv + BN projection (option B); other shortcuts are identities. Then global average
+/// pooling and a dense layer to `classes`. Convolutions keep their bias (redundant before BN, used by
+/// fold_batchnorm). Node names: "stem.conv", "stem.bn", "stem.relu", "stage1.block0.conv1", ".bn1",
+/// ".relu1", ".conv2", ".bn2", ".shortcut.conv", ".shortcut.bn", ".add", ".relu", ..., "pool", "fc".
+Network make_resnet(int depth, Shape input, int classes);
+/// make_resnet(depth, (1, 28, 28), 10): Fashion-MNIST.
+Network make_resnet(int depth);
+/// Builds a reference architecture by name ("mlp" | "cnn" | "resnet8" | "resnet20", on (1, 28, 28) inputs
+/// with 10 classes); Error otherwise.
 Network make_reference(const std::string& name);
 
 }  // namespace aimc::nets
