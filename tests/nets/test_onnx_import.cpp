@@ -50,9 +50,10 @@ const fs::path& exported() {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     bool ok = false;
-    for (const char* py : {"/usr/bin/python3", "python3"}) {
-      const std::string cmd = std::string(py) + " '" AIMC_SOURCE_DIR "/tests/nets/torch_export.py' '" + tmp.string() +
-                              "' > '" + (tmp / "export.log").string() + "' 2>&1";
+    for (const char* py : {"/usr/bin/python3", "python3"}) {  // the output of both attempts goes to export.log
+      const std::string log = "'" + (tmp / "export.log").string() + "'";
+      const std::string cmd = std::string("echo '[") + py + "]' >> " + log + "; " + py + " '" AIMC_SOURCE_DIR
+                              "/tests/nets/torch_export.py' '" + tmp.string() + "' >> " + log + " 2>&1";
       if ((ok = std::system(cmd.c_str()) == 0)) break;
     }
     if (!ok) {
