@@ -17,9 +17,11 @@ int run_import(const ImportCliOptions& o) {
     throw Error(o.out + ": model file exists; pass --force to overwrite it");
   nets::ImportOptions io;
   if (!o.input_shape.empty()) {
-    if (o.input_shape.size() != 3) throw Error("--input-shape: expected three values C,H,W, got " + std::to_string(o.input_shape.size()));
+    if (o.input_shape.size() != 3)
+      throw Error("--input-shape: expected three values C,H,W, got " + std::to_string(o.input_shape.size()));
     for (long long v : o.input_shape)
-      if (v < 1 || v > (1 << 20)) throw Error("--input-shape: " + std::to_string(v) + " is not a whole number in [1, 1048576]");
+      if (v < 1 || v > (1 << 20))
+        throw Error("--input-shape: " + std::to_string(v) + " is not a whole number in [1, 1048576]");
     io.input_shape = Shape{int(o.input_shape[0]), int(o.input_shape[1]), int(o.input_shape[2])};
   }
   if (o.mean.empty() != o.std.empty()) throw Error("import: --mean and --std go together");

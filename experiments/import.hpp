@@ -6,12 +6,12 @@
 namespace aimc::experiments {
 
 struct ImportCliOptions {
-  std::string model;                ///< the .onnx file
-  std::string out;                  ///< aimc model file to write (HDF5)
+  std::string model;                   ///< the .onnx file
+  std::string out;                     ///< aimc model file to write (HDF5)
   std::vector<long long> input_shape;  ///< C, H, W for dynamic or missing input dimensions (empty: from the file)
-  std::vector<double> mean, std;    ///< per-channel input normalization (empty: none)
-  std::string name;                 ///< model name in the file (default: the file stem)
-  bool force = false;               ///< overwrite an existing model file
+  std::vector<double> mean, std;       ///< per-channel input normalization (empty: none)
+  std::string name;                    ///< model name in the file (default: the file stem)
+  bool force = false;                  ///< overwrite an existing model file
 };
 
 /// Imports, writes the model file (temporary file + rename: never half written) and prints the network

@@ -1,8 +1,7 @@
 #include "nets/onnx_import.hpp"
 
-#include <onnx/onnx_pb.h>
-
 #include <google/protobuf/stubs/logging.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <array>
@@ -97,7 +96,8 @@ double float_decimal(float v) {
 
 class Importer {
  public:
-  Importer(const onnx::ModelProto& m, std::string file, const ImportOptions& o) : m_(m), g_(m.graph()), file_(std::move(file)), opt_(o) {}
+  Importer(const onnx::ModelProto& m, std::string file, const ImportOptions& o)
+      : m_(m), g_(m.graph()), file_(std::move(file)), opt_(o) {}
   ImportedModel run();
 
  private:
@@ -144,10 +144,12 @@ class Importer {
                                    std::vector<long long> fallback) const {
     const auto* a = attr(name);
     if (!a) return fallback;
-    if (a->type() != onnx::AttributeProto_AttributeType_INTS) fail("attribute '" + name + "' is not a list of integers");
+    if (a->type() != onnx::AttributeProto_AttributeType_INTS)
+      fail("attribute '" + name + "' is not a list of integers");
     std::vector<long long> v(a->ints().begin(), a->ints().end());
     if (v.size() != n)
-      fail("attribute '" + name + "' = " + ints_str(v) + ": expected " + std::to_string(n) + " values (2-D operators only)");
+      fail("attribute '" + name + "' = " + ints_str(v) + ": expected " + std::to_string(n) +
+           " values (2-D operators only)");
     for (auto x : v)
       if (x < lo || x > hi)
         fail("attribute '" + name + "' = " + ints_str(v) + ": values must be in [" + std::to_string(lo) + ", " +
@@ -171,7 +173,8 @@ class Importer {
   void need_inputs(int lo, int hi) const {
     const int n = input_count();
     if (n < lo || n > hi)
-      fail("has " + std::to_string(n) + " inputs, expected " + (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi)));
+      fail("has " + std::to_string(n) + " inputs, expected " +
+           (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi)));
     for (int k = 0; k < lo; ++k)
       if (!has_input(k)) fail("input " + std::to_string(k) + " is missing");
   }
@@ -183,7 +186,8 @@ class Importer {
     auto it = acts_.find(name);
     if (it != acts_.end()) {
       if (it->second.padded() && !allow_pad)
-        fail("input " + std::to_string(k) + " '" + name + "' is the output of a Pad; aimc folds a Pad only into the Conv or "
+        fail("input " + std::to_string(k) + " '" + name +
+             "' is the output of a Pad; aimc folds a Pad only into the Conv or "
              "AveragePool right after it");
       return it->second;
     }
@@ -193,7 +197,8 @@ class Importer {
   const Const& cst(int k) {
     const std::string& name = n_->input(k);
     if (auto it = consts_.find(name); it != consts_.end()) return it->second;
-    if (auto it = init_.find(name); it != init_.end()) return consts_[name] = decode(*it->second, "initializer '" + name + "'");
+    if (auto it = init_.find(name); it != init_.end())
+      return consts_[name] = decode(*it->second, "initializer '" + name + "'");
     if (acts_.count(name))
       fail("input " + std::to_string(k) + " '" + name + "' is an activation; aimc needs a constant (initializer) here");
     fail("input " + std::to_string(k) + " '" + name + "' is not produced by any earlier node");
@@ -320,8 +325,8 @@ Const Importer::decode(const onnx::TensorProto& t, const std::string& what) cons
   }
   const std::string& raw = t.raw_data();
   auto wrong_count = [&](long long got) {
-    fail(what + " has " + std::to_string(got) + " values for dimensions " + ints_str(c.dims) + " (" + std::to_string(n) +
-         " values): truncated or corrupt");
+    fail(what + " has " + std::to_string(got) + " values for dimensions " + ints_str(c.dims) + " (" +
+         std::to_string(n) + " values): truncated or corrupt");
   };
   switch (t.data_type()) {
     case onnx::TensorProto_DataType_FLOAT:
@@ -362,7 +367,8 @@ Const Importer::decode(const onnx::TensorProto& t, const std::string& what) cons
       }
       return c;
     default:
-      fail(what + " has type " + type_name(t.data_type()) + "; aimc imports FLOAT weights (and INT64/INT32 shapes) only");
+      fail(what + " has type " + type_name(t.data_type()) +
+           "; aimc imports FLOAT weights (and INT64/INT32 shapes) only");
   }
 }
 
@@ -373,8 +379,8 @@ Shape Importer::input_shape(const onnx::ValueInfoProto& v) {
   if (tt.elem_type() != onnx::TensorProto_DataType_FLOAT)
     fail(what + " has type " + type_name(tt.elem_type()) + "; expected FLOAT");
   const auto& given = opt_.input_shape;
-  if (given && (given->c < 1 || given->h < 1 || given->w < 1 ||
-                double(given->c) * given->h * given->w > double(kMaxElements)))
+  if (given &&
+      (given->c < 1 || given->h < 1 || given->w < 1 || double(given->c) * given->h * given->w > double(kMaxElements)))
     fail("--input-shape " + given->str() + ": expected positive C, H, W of at most 2^30 values in all");
   if (!tt.has_shape()) {
     if (!given) fail(what + " has no shape; give it with --input-shape C,H,W");
@@ -397,8 +403,8 @@ Shape Importer::input_shape(const onnx::ValueInfoProto& v) {
       d[std::size_t(k)] = want;
     } else if (!dim.has_dim_value() || dim.dim_value() <= 0) {
       fail(what + " has a dynamic dimension " + names[k - 1] +
-           (dim.has_dim_param() ? " ('" + dim.dim_param() + "')" : std::string()) + "; give the shape with --input-shape " +
-           (rank == 4 ? "C,H,W" : "F,1,1"));
+           (dim.has_dim_param() ? " ('" + dim.dim_param() + "')" : std::string()) +
+           "; give the shape with --input-shape " + (rank == 4 ? "C,H,W" : "F,1,1"));
     } else {
       d[std::size_t(k)] = dim.dim_value();
     }
@@ -407,7 +413,8 @@ Shape Importer::input_shape(const onnx::ValueInfoProto& v) {
     fail(what + " is a vector (N, F); --input-shape must be F,1,1");
   for (int k = 1; k < 4; ++k)
     if (d[std::size_t(k)] > kMaxElements) fail(what + " has dimension " + std::to_string(d[std::size_t(k)]));
-  if (double(d[1]) * double(d[2]) * double(d[3]) > double(kMaxElements)) fail(what + " has more than 2^30 features per sample");
+  if (double(d[1]) * double(d[2]) * double(d[3]) > double(kMaxElements))
+    fail(what + " has more than 2^30 features per sample");
   return Shape{int(d[1]), int(d[2]), int(d[3])};
 }
 
@@ -432,8 +439,10 @@ ImportedModel Importer::run() {
   for (const auto& v : g_.input())
     if (!init_.count(v.name())) inputs.push_back(&v);
   if (inputs.size() != 1)
-    fail("the graph has " + std::to_string(inputs.size()) + " inputs (not counting initializers); aimc imports exactly one");
-  if (g_.output_size() != 1) fail("the graph has " + std::to_string(g_.output_size()) + " outputs; aimc imports exactly one");
+    fail("the graph has " + std::to_string(inputs.size()) +
+         " inputs (not counting initializers); aimc imports exactly one");
+  if (g_.output_size() != 1)
+    fail("the graph has " + std::to_string(g_.output_size()) + " outputs; aimc imports exactly one");
   input_name_ = inputs[0]->name();
   if (input_name_.empty()) fail("the graph input has no name");
   const Shape in = input_shape(*inputs[0]);
@@ -448,7 +457,8 @@ ImportedModel Importer::run() {
            std::to_string(opt_.mean.size()) + " and " + std::to_string(opt_.std.size()));
     for (std::size_t c = 0; c < nc; ++c) {
       if (!std::isfinite(opt_.mean[c])) fail("--mean value " + to_str(opt_.mean[c]) + " is not a finite number");
-      if (!(std::isfinite(opt_.std[c]) && opt_.std[c] > 0)) fail("--std value " + to_str(opt_.std[c]) + " is not a finite positive number");
+      if (!(std::isfinite(opt_.std[c]) && opt_.std[c] > 0))
+        fail("--std value " + to_str(opt_.std[c]) + " is not a finite positive number");
     }
     IrNode nd;
     nd.name = "normalize";
@@ -469,7 +479,8 @@ ImportedModel Importer::run() {
       fail("operator '" + op_ + "' is not supported (only the default ONNX domain)");
     }
     if (n_->output_size() < 1) fail("has no outputs");
-    if (op_ == "Constant") op_constant();
+    if (op_ == "Constant")
+      op_constant();
     else if (op_ == "Identity" || op_ == "Dropout") {
       if (op_ == "Identity") {
         allow_attrs({});
@@ -484,44 +495,64 @@ ImportedModel Importer::run() {
         }
         only_first_output();
       }
-      if (is_const(0)) set_const(cst(0));
-      else set_act(act(0, true));
+      if (is_const(0))
+        set_const(cst(0));
+      else
+        set_act(act(0, true));
       note_folded("wired through");
     } else if (op_ == "Relu") {
       allow_attrs({});
       need_inputs(1, 1);
       const Act& a = act(0);
       set_act(same_layout(a, emit({"relu", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}}}, {a.node})));
-    } else if (op_ == "Clip") op_clip();
-    else if (op_ == "Conv") op_conv();
-    else if (op_ == "Gemm") op_gemm();
-    else if (op_ == "MatMul") op_matmul();
-    else if (op_ == "Add") op_add();
-    else if (op_ == "BatchNormalization") op_batchnorm();
-    else if (op_ == "MaxPool") op_pool(true);
-    else if (op_ == "AveragePool") op_pool(false);
+    } else if (op_ == "Clip")
+      op_clip();
+    else if (op_ == "Conv")
+      op_conv();
+    else if (op_ == "Gemm")
+      op_gemm();
+    else if (op_ == "MatMul")
+      op_matmul();
+    else if (op_ == "Add")
+      op_add();
+    else if (op_ == "BatchNormalization")
+      op_batchnorm();
+    else if (op_ == "MaxPool")
+      op_pool(true);
+    else if (op_ == "AveragePool")
+      op_pool(false);
     else if (op_ == "GlobalAveragePool") {
       allow_attrs({});
       need_inputs(1, 1);
       const Act& a = act(0);
       require_rank(a, 4);
-      set_act(make_act(emit({"globalavgpool", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}}}, {a.node}), {a.shape.c, 1, 1}, 4));
+      set_act(make_act(emit({"globalavgpool", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}}}, {a.node}),
+                       {a.shape.c, 1, 1}, 4));
     } else if (op_ == "Flatten") {
       allow_attrs({"axis"});
       need_inputs(1, 1);
       const Act& a = act(0);
       long long axis = attr_int("axis", 1);
       if (axis < 0) axis += a.rank;
-      if (axis != 1) fail("attribute 'axis' = " + std::to_string(attr_int("axis", 1)) + " is not supported (only 1: keep the batch)");
+      if (axis != 1)
+        fail("attribute 'axis' = " + std::to_string(attr_int("axis", 1)) +
+             " is not supported (only 1: keep the batch)");
       op_flatten_like(-1);
-    } else if (op_ == "Reshape") op_reshape();
-    else if (op_ == "Pad") op_pad();
-    else if (op_ == "Concat") op_concat();
-    else if (op_ == "Shape") op_shape();
-    else if (op_ == "Gather") op_gather();
-    else if (op_ == "Unsqueeze") op_unsqueeze();
+    } else if (op_ == "Reshape")
+      op_reshape();
+    else if (op_ == "Pad")
+      op_pad();
+    else if (op_ == "Concat")
+      op_concat();
+    else if (op_ == "Shape")
+      op_shape();
+    else if (op_ == "Gather")
+      op_gather();
+    else if (op_ == "Unsqueeze")
+      op_unsqueeze();
     else
-      fail("operator '" + op_ + "' is not supported (supported: Gemm, MatMul, Conv, BatchNormalization, Relu, Clip, "
+      fail("operator '" + op_ +
+           "' is not supported (supported: Gemm, MatMul, Conv, BatchNormalization, Relu, Clip, "
            "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Pad, Add, Concat, Identity, Dropout, Constant)");
   }
   n_ = nullptr;
@@ -529,8 +560,9 @@ ImportedModel Importer::run() {
   const std::string out_name = g_.output(0).name();
   auto it = acts_.find(out_name);
   if (it == acts_.end())
-    fail(consts_.count(out_name) || init_.count(out_name) ? "the graph output '" + out_name + "' is a constant"
-                                                          : "the graph output '" + out_name + "' is not produced by any node");
+    fail(consts_.count(out_name) || init_.count(out_name)
+             ? "the graph output '" + out_name + "' is a constant"
+             : "the graph output '" + out_name + "' is not produced by any node");
   const Act out = it->second;
   if (out.chw)
     fail("the graph output '" + out_name + "' is a flattened (C, H, W) = " + out.src.str() +
@@ -546,7 +578,8 @@ ImportedModel Importer::run() {
     bool ok = dims.size() == int(want.size()) + 1;
     for (int k = 1; ok && k < dims.size(); ++k)
       ok = !dims[k].has_dim_value() || dims[k].dim_value() == want[std::size_t(k - 1)];
-    if (!ok) fail("the graph output '" + out_name + "' is declared with another shape than the inferred " + shape_str(out));
+    if (!ok)
+      fail("the graph output '" + out_name + "' is declared with another shape than the inferred " + shape_str(out));
   }
 
   // Only the nodes the output depends on, in file order: the output node comes last.
@@ -556,8 +589,8 @@ ImportedModel Importer::run() {
     if (live[std::size_t(k)])
       for (int in_node : ir_[std::size_t(k)].inputs)
         if (in_node >= 0) live[std::size_t(in_node)] = 1;
-  ImportedModel res{Network(in), g_.name(), m_.producer_name(), m_.ir_version(), opset_, input_name_, out_name,
-                    g_.node_size(), folded_};
+  ImportedModel res{Network(in), g_.name(), m_.producer_name(), m_.ir_version(), opset_,
+                    input_name_, out_name,  g_.node_size(),     folded_};
   if (!m_.producer_version().empty()) res.producer += " " + m_.producer_version();
   for (std::size_t k = 0; k <= std::size_t(out.node); ++k) {
     if (!live[k]) continue;
@@ -570,13 +603,14 @@ ImportedModel Importer::run() {
           if (q->name == slot) p = q.get();
         if (!p) throw Error("layer '" + nd.spec.kind + "' has no parameter '" + slot + "'");
         if (p->value.rows() != value.rows() || p->value.cols() != value.cols())
-          throw Error("parameter '" + slot + "' of layer '" + nd.spec.kind + "' is " + std::to_string(p->value.rows()) + "x" +
-                      std::to_string(p->value.cols()) + ", the model gives " + std::to_string(value.rows()) + "x" +
-                      std::to_string(value.cols()));
+          throw Error("parameter '" + slot + "' of layer '" + nd.spec.kind + "' is " + std::to_string(p->value.rows()) +
+                      "x" + std::to_string(p->value.cols()) + ", the model gives " + std::to_string(value.rows()) +
+                      "x" + std::to_string(value.cols()));
         p->value = std::move(value);
       }
       std::vector<std::string> in_names;
-      for (int in_node : nd.inputs) in_names.push_back(in_node < 0 ? std::string("input") : ir_[std::size_t(in_node)].name);
+      for (int in_node : nd.inputs)
+        in_names.push_back(in_node < 0 ? std::string("input") : ir_[std::size_t(in_node)].name);
       res.net.add(nd.name, std::move(layer), in_names);
     } catch (const Error& e) {
       throw Error(nd.origin + e.what());
@@ -623,7 +657,8 @@ void Importer::op_clip() {
     has_hi = attr("max") != nullptr;
     lo = attr_float("min", lo);
     hi = attr_float("max", hi);
-    if (input_count() > 1) fail("has " + std::to_string(input_count()) + " inputs; before opset 11 min and max are attributes");
+    if (input_count() > 1)
+      fail("has " + std::to_string(input_count()) + " inputs; before opset 11 min and max are attributes");
   } else {
     allow_attrs({});
     if (auto v = scalar_input(1, "min")) lo = *v, has_lo = true;
@@ -637,8 +672,10 @@ void Importer::op_clip() {
   } else if (has_lo && !has_hi && lo == 0.0f) {
     set_act(same_layout(a, emit({"relu", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}}}, {a.node})));
   } else {
-    set_act(same_layout(a, emit({"clip", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}, {"min", double(lo)}, {"max", double(hi)}}},
-                                {a.node})));
+    set_act(same_layout(
+        a,
+        emit({"clip", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}, {"min", double(lo)}, {"max", double(hi)}}},
+             {a.node})));
   }
 }
 
@@ -649,16 +686,20 @@ void Importer::op_conv() {
   require_rank(a, 4);
   const std::string auto_pad = attr_string("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET")
-    fail("attribute 'auto_pad' = \"" + auto_pad + "\" is not supported (only NOTSET with explicit pads; re-export from PyTorch)");
+    fail("attribute 'auto_pad' = \"" + auto_pad +
+         "\" is not supported (only NOTSET with explicit pads; re-export from PyTorch)");
   const Const& w = float_input(1, "weight");
-  if (w.dims.size() != 4) fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(w.dims) + "; expected (O, I/group, kh, kw)");
+  if (w.dims.size() != 4)
+    fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(w.dims) + "; expected (O, I/group, kh, kw)");
   const long long O = w.dims[0], Ig = w.dims[1], kh = w.dims[2], kw = w.dims[3];
   const long long group = attr_int("group", 1);
   const int C = a.shape.c, H = a.shape.h, W = a.shape.w;
   if (group < 1 || group > C || C % group != 0)
-    fail("attribute 'group' = " + std::to_string(group) + " does not divide the " + std::to_string(C) + " input channels");
+    fail("attribute 'group' = " + std::to_string(group) + " does not divide the " + std::to_string(C) +
+         " input channels");
   if (O < 1 || O % group != 0)
-    fail("attribute 'group' = " + std::to_string(group) + " does not divide the " + std::to_string(O) + " output channels");
+    fail("attribute 'group' = " + std::to_string(group) + " does not divide the " + std::to_string(O) +
+         " output channels");
   if (Ig * group != C)
     fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(w.dims) + ": " + std::to_string(Ig) + " x group " +
          std::to_string(group) + " input channels, the input has " + std::to_string(C));
@@ -667,21 +708,22 @@ void Importer::op_conv() {
     fail("attribute 'kernel_shape' = " + ints_str(ks) + " does not match the weight's " + ints_str(w.dims));
   const auto st = attr_ints("strides", 2, 1, 1 << 15, {1, 1});
   const auto dl = attr_ints("dilations", 2, 1, 1 << 15, {1, 1});
-  auto pd = attr_ints("pads", 4, 0, 1 << 15, {0, 0, 0, 0});  // ONNX: top, left, bottom, right
+  auto pd = attr_ints("pads", 4, 0, 1 << 15, {0, 0, 0, 0});                 // ONNX: top, left, bottom, right
   for (int k = 0; k < 4; ++k) pd[std::size_t(k)] += a.pad[std::size_t(k)];  // a Pad before: zeros, like the conv's own
   const long long ho = (H + pd[0] + pd[2] - dl[0] * (kh - 1) - 1), wo = (W + pd[1] + pd[3] - dl[1] * (kw - 1) - 1);
   if (ho < 0 || wo < 0)
-    fail("the kernel " + ints_str({kh, kw}) + " (dilations " + ints_str(dl) + ") does not fit the input " + shape_str(a) +
-         " with pads " + ints_str(pd));
-  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(O) > double(kMaxElements)) fail("the output is larger than 2^30 values per sample");
+    fail("the kernel " + ints_str({kh, kw}) + " (dilations " + ints_str(dl) + ") does not fit the input " +
+         shape_str(a) + " with pads " + ints_str(pd));
+  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(O) > double(kMaxElements))
+    fail("the output is larger than 2^30 values per sample");
   const Shape out{int(O), int(ho / st[0] + 1), int(wo / st[1] + 1)};
   if ((long long)kh * kw * C * O > kMaxElements) fail("the weight is too large");
 
-  LayerSpec s{"conv2d", {{"in_c", C}, {"in_h", H}, {"in_w", W}, {"out_c", O}, {"kernel", kh}, {"stride", st[0]}, {"pad", pd[0]}}};
+  LayerSpec s{"conv2d",
+              {{"in_c", C}, {"in_h", H}, {"in_w", W}, {"out_c", O}, {"kernel", kh}, {"stride", st[0]}, {"pad", pd[0]}}};
   if (kh != kw) s.args.push_back({"kernel_shape", std::vector<long long>{kh, kw}});
   if (st[0] != st[1]) s.args.push_back({"strides", st});
-  if (pd[1] != pd[0] || pd[2] != pd[0] || pd[3] != pd[0])
-    s.args.push_back({"pads", pd});
+  if (pd[1] != pd[0] || pd[2] != pd[0] || pd[3] != pd[0]) s.args.push_back({"pads", pd});
   if (dl[0] != 1 || dl[1] != 1) s.args.push_back({"dilations", dl});
   if (group != 1) s.args.push_back({"groups", group});
 
@@ -692,7 +734,8 @@ void Importer::op_conv() {
     for (long long cl = 0; cl < Ig; ++cl) {
       const long long c = (o / Og) * Ig + cl;
       for (long long i = 0; i < kh; ++i)
-        for (long long j = 0; j < kw; ++j) wx((i * kw + j) * C + c, o) = w.f[std::size_t(((o * Ig + cl) * kh + i) * kw + j)];
+        for (long long j = 0; j < kw; ++j)
+          wx((i * kw + j) * C + c, o) = w.f[std::size_t(((o * Ig + cl) * kh + i) * kw + j)];
     }
   Matrix b = Matrix::Zero(1, O);
   if (has_input(2)) {
@@ -703,20 +746,22 @@ void Importer::op_conv() {
 }
 
 Matrix Importer::dense_weight(const Act& a, const Const& b, bool transposed, long long& out) {
-  if (b.dims.size() != 2) fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(b.dims) + "; expected a matrix");
+  if (b.dims.size() != 2)
+    fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(b.dims) + "; expected a matrix");
   const long long K = a.shape.c;
   const long long rows = transposed ? b.dims[1] : b.dims[0];
   out = transposed ? b.dims[0] : b.dims[1];
   if (rows != K)
-    fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(b.dims) + (transposed ? " (transB = 1)" : "") + " for " +
-         std::to_string(K) + " input features");
+    fail("weight '" + n_->input(1) + "' has dimensions " + ints_str(b.dims) + (transposed ? " (transB = 1)" : "") +
+         " for " + std::to_string(K) + " input features");
   if (out < 1) fail("weight '" + n_->input(1) + "' has no outputs");
   // Crossbar view (K x out); the rows of a flattened image move from ONNX's CHW order to aimc's HWC.
   Matrix wx(K, out);
   const long long C = a.src.c, HW = (long long)a.src.h * a.src.w;
   for (long long k = 0; k < K; ++k) {
     const long long row = a.chw ? (k % HW) * C + k / HW : k;  // k = c HW + p  ->  p C + c
-    for (long long m = 0; m < out; ++m) wx(row, m) = transposed ? b.f[std::size_t(m * K + k)] : b.f[std::size_t(k * out + m)];
+    for (long long m = 0; m < out; ++m)
+      wx(row, m) = transposed ? b.f[std::size_t(m * K + k)] : b.f[std::size_t(k * out + m)];
   }
   return wx;
 }
@@ -726,8 +771,10 @@ void Importer::op_gemm() {
   need_inputs(2, 3);
   const Act& a = act(0);
   require_rank(a, 2);
-  if (attr_float("alpha", 1.0f) != 1.0f) fail("attribute 'alpha' = " + to_str(attr_float("alpha", 1)) + " is not supported (only 1)");
-  if (attr_float("beta", 1.0f) != 1.0f) fail("attribute 'beta' = " + to_str(attr_float("beta", 1)) + " is not supported (only 1)");
+  if (attr_float("alpha", 1.0f) != 1.0f)
+    fail("attribute 'alpha' = " + to_str(attr_float("alpha", 1)) + " is not supported (only 1)");
+  if (attr_float("beta", 1.0f) != 1.0f)
+    fail("attribute 'beta' = " + to_str(attr_float("beta", 1)) + " is not supported (only 1)");
   attr_must_be("transA", {0}, "the activation must be the first, untransposed operand");
   attr_must_be("transB", {0, 1}, "0 or 1");
   long long out = 0;
@@ -737,10 +784,12 @@ void Importer::op_gemm() {
     const Const& c = float_input(2, "bias");
     const bool row = c.numel() == out && (c.dims.empty() || c.dims.back() == out);
     if (!row && c.numel() != 1)
-      fail("bias '" + n_->input(2) + "' has dimensions " + ints_str(c.dims) + "; expected " + std::to_string(out) + " values or 1");
+      fail("bias '" + n_->input(2) + "' has dimensions " + ints_str(c.dims) + "; expected " + std::to_string(out) +
+           " values or 1");
     for (long long m = 0; m < out; ++m) b(0, m) = c.f[std::size_t(row ? m : 0)];
   }
-  const int node = emit({"dense", {{"in", a.shape.c}, {"out", out}}}, {a.node}, {{"weight", std::move(wx)}, {"bias", std::move(b)}});
+  const int node =
+      emit({"dense", {{"in", a.shape.c}, {"out", out}}}, {a.node}, {{"weight", std::move(wx)}, {"bias", std::move(b)}});
   ir_[std::size_t(node)].dense_from_matmul = true;
   set_act(make_act(node, {int(out), 1, 1}, 2));
 }
@@ -753,7 +802,8 @@ void Importer::op_matmul() {
   require_rank(a, 2);
   long long out = 0;
   Matrix wx = dense_weight(a, float_input(1, "weight"), false, out);
-  const int node = emit({"dense", {{"in", a.shape.c}, {"out", out}}}, {a.node}, {{"weight", std::move(wx)}, {"bias", Matrix::Zero(1, out)}});
+  const int node = emit({"dense", {{"in", a.shape.c}, {"out", out}}}, {a.node},
+                        {{"weight", std::move(wx)}, {"bias", Matrix::Zero(1, out)}});
   ir_[std::size_t(node)].dense_from_matmul = true;
   set_act(make_act(node, {int(out), 1, 1}, 2));
 }
@@ -764,27 +814,32 @@ void Importer::op_add() {
   if (is_act(0) && is_act(1)) {
     const Act &a = act(0), &b = act(1);
     if (!(a.shape == b.shape) || a.rank != b.rank)
-      fail("adds " + shape_str(a) + " and " + shape_str(b) + "; aimc adds activations of one shape only (no broadcasting)");
+      fail("adds " + shape_str(a) + " and " + shape_str(b) +
+           "; aimc adds activations of one shape only (no broadcasting)");
     if (a.chw != b.chw || (a.chw && !(a.src == b.src)))
       fail("adds a flattened (C, H, W) tensor and another tensor whose features are in a different order");
-    set_act(same_layout(a, emit({"add", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}, {"n", 2}}}, {a.node, b.node})));
+    set_act(same_layout(
+        a, emit({"add", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}, {"n", 2}}}, {a.node, b.node})));
     return;
   }
   for (int k = 0; k < 2; ++k)
     if (!is_act(k) && !is_const(k)) act(k);  // fails naming the undefined input
-  if (is_const(0) && is_const(1)) fail("adds two constants (constant folding is not supported; export with do_constant_folding=True)");
+  if (is_const(0) && is_const(1))
+    fail("adds two constants (constant folding is not supported; export with do_constant_folding=True)");
   const int ka = is_act(0) ? 0 : 1;
   const Act& a = act(ka);
   const std::string& aname = n_->input(ka);
   const bool foldable = a.node >= 0 && ir_[std::size_t(a.node)].dense_from_matmul && uses_[aname] == 1;
   if (!foldable)
-    fail("adds a constant to '" + aname + "'; aimc supports activation + constant only as the bias of the MatMul/Gemm "
+    fail("adds a constant to '" + aname +
+         "'; aimc supports activation + constant only as the bias of the MatMul/Gemm "
          "right before it (whose output nothing else reads)");
   const Const& c = float_input(1 - ka, "bias");
   const long long out = a.shape.c;
   const bool row = c.numel() == out && (c.dims.empty() || c.dims.back() == out) && c.dims.size() <= 2;
   if (!row && !(c.numel() == 1 && c.dims.size() <= 2))
-    fail("bias '" + n_->input(1 - ka) + "' has dimensions " + ints_str(c.dims) + "; expected " + std::to_string(out) + " values or 1");
+    fail("bias '" + n_->input(1 - ka) + "' has dimensions " + ints_str(c.dims) + "; expected " + std::to_string(out) +
+         " values or 1");
   Matrix& bias = ir_[std::size_t(a.node)].params[1].second;
   for (long long m = 0; m < out; ++m) bias(0, m) += c.f[std::size_t(row ? m : 0)];
   set_act(a);
@@ -813,20 +868,27 @@ void Importer::op_batchnorm() {
   const float eps = attr_float("epsilon", 1e-5f), mom = attr_float("momentum", 0.9f);
   if (!(eps > 0) || !std::isfinite(eps)) fail("attribute 'epsilon' = " + to_str(eps) + " is not a positive number");
   if (!(mom >= 0 && mom <= 1)) fail("attribute 'momentum' = " + to_str(mom) + " is not in [0, 1]");
-  LayerSpec s{"batchnorm", {{"c", a.shape.c}, {"h", a.shape.h}, {"w", a.shape.w}, {"eps", float_decimal(eps)},
-                            {"momentum", float_decimal(1.0f - mom)}}};  // aimc (PyTorch) momentum = 1 - ONNX momentum
+  LayerSpec s{"batchnorm",
+              {{"c", a.shape.c},
+               {"h", a.shape.h},
+               {"w", a.shape.w},
+               {"eps", float_decimal(eps)},
+               {"momentum", float_decimal(1.0f - mom)}}};  // aimc (PyTorch) momentum = 1 - ONNX momentum
   set_act(same_layout(a, emit(std::move(s), {a.node}, std::move(params))));
 }
 
 void Importer::op_pool(bool max) {
-  if (max) allow_attrs({"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
-  else allow_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
+  if (max)
+    allow_attrs({"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
+  else
+    allow_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
   need_inputs(1, 1);
   only_first_output();
   const Act& a = act(0, !max);
   require_rank(a, 4);
   const std::string auto_pad = attr_string("auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET") fail("attribute 'auto_pad' = \"" + auto_pad + "\" is not supported (only NOTSET with explicit pads)");
+  if (auto_pad != "NOTSET")
+    fail("attribute 'auto_pad' = \"" + auto_pad + "\" is not supported (only NOTSET with explicit pads)");
   attr_must_be("ceil_mode", {0}, "only floor (0)");
   if (max) {
     attr_must_be("storage_order", {0}, "only row-major indices");
@@ -849,14 +911,17 @@ void Importer::op_pool(bool max) {
     if (pd[std::size_t(k)] >= ks[std::size_t(k % 2)])
       fail("attribute 'pads' = " + ints_str(pd) + ": each pad must be smaller than the kernel " + ints_str(ks));
   const long long ho = a.shape.h + pd[0] + pd[2] - ks[0], wo = a.shape.w + pd[1] + pd[3] - ks[1];
-  if (ho < 0 || wo < 0) fail("the window " + ints_str(ks) + " does not fit the input " + shape_str(a) + " with pads " + ints_str(pd));
-  LayerSpec s{max ? "maxpool2d" : "avgpool2d", {{"in_c", a.shape.c}, {"in_h", a.shape.h}, {"in_w", a.shape.w}, {"kernel", ks[0]}, {"stride", st[0]}}};
+  if (ho < 0 || wo < 0)
+    fail("the window " + ints_str(ks) + " does not fit the input " + shape_str(a) + " with pads " + ints_str(pd));
+  LayerSpec s{max ? "maxpool2d" : "avgpool2d",
+              {{"in_c", a.shape.c}, {"in_h", a.shape.h}, {"in_w", a.shape.w}, {"kernel", ks[0]}, {"stride", st[0]}}};
   if (ks[0] != ks[1]) s.args.push_back({"kernel_shape", ks});
   if (st[0] != st[1]) s.args.push_back({"strides", st});
   const bool padded = std::any_of(pd.begin(), pd.end(), [](long long p) { return p != 0; });
   if (padded) s.args.push_back({"pads", pd});
   if (!max && padded && cip == 0) s.args.push_back({"count_include_pad", 0LL});
-  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(a.shape.c) > double(kMaxElements)) fail("the output is larger than 2^30 values per sample");
+  if (double(ho / st[0] + 1) * double(wo / st[1] + 1) * double(a.shape.c) > double(kMaxElements))
+    fail("the output is larger than 2^30 values per sample");
   const Shape out{a.shape.c, int(ho / st[0] + 1), int(wo / st[1] + 1)};
   set_act(make_act(emit(std::move(s), {a.node}), out, 4));
 }
@@ -893,10 +958,11 @@ void Importer::op_reshape() {
   const bool allowzero = attr_int("allowzero", 0) != 0;
   const long long F = a.shape.size();
   const auto& v = s.i;
-  const bool batch_first = v.size() == 2 && ((v[0] == 0 && !allowzero) || v[0] == kBatch || (batch_static_ > 0 && v[0] == batch_static_) ||
-                                             (v[0] == -1 && v[1] == F));
+  const bool batch_first = v.size() == 2 && ((v[0] == 0 && !allowzero) || v[0] == kBatch ||
+                                             (batch_static_ > 0 && v[0] == batch_static_) || (v[0] == -1 && v[1] == F));
   if (!batch_first || !(v[1] == -1 || v[1] == F) || (v[0] == -1 && v[1] == -1))
-    fail("reshapes " + shape_str(a) + " to " + ints_str(v) + "; aimc supports only (N, -1) and (N, " + std::to_string(F) + ")");
+    fail("reshapes " + shape_str(a) + " to " + ints_str(v) + "; aimc supports only (N, -1) and (N, " +
+         std::to_string(F) + ")");
   op_flatten_like(-1);
 }
 
@@ -908,7 +974,8 @@ void Importer::op_pad() {
     allow_attrs({"mode", "pads", "value"});
     need_inputs(1, 1);
     const auto* p = attr("pads");
-    if (!p || p->type() != onnx::AttributeProto_AttributeType_INTS) fail("attribute 'pads' is missing or not a list of integers");
+    if (!p || p->type() != onnx::AttributeProto_AttributeType_INTS)
+      fail("attribute 'pads' is missing or not a list of integers");
     pads.assign(p->ints().begin(), p->ints().end());
     value = attr_float("value", 0.0f);
   } else {
@@ -924,7 +991,9 @@ void Importer::op_pad() {
   if (value != 0.0f) fail("pads with the value " + to_str(value) + "; only zero padding is supported");
   const Act& a = act(0);
   const std::size_t r = std::size_t(a.rank);
-  if (pads.size() != 2 * r) fail("pads " + ints_str(pads) + " has " + std::to_string(pads.size()) + " values for a rank-" + std::to_string(r) + " input");
+  if (pads.size() != 2 * r)
+    fail("pads " + ints_str(pads) + " has " + std::to_string(pads.size()) + " values for a rank-" + std::to_string(r) +
+         " input");
   for (std::size_t k = 0; k < pads.size(); ++k)
     if (pads[k] < 0 || pads[k] > (1 << 15) || ((k % r) < 2 && pads[k] != 0))
       fail("pads " + ints_str(pads) + " is not supported (only non-negative padding of the height and width)");
@@ -943,10 +1012,12 @@ void Importer::op_concat() {
     c.is_int = true;
     for (int k = 0; k < input_count(); ++k) {
       const Const& p = cst(k);
-      if (!p.is_int || p.dims.size() != 1) fail("joins constants other than integer vectors (only shape arithmetic is supported)");
+      if (!p.is_int || p.dims.size() != 1)
+        fail("joins constants other than integer vectors (only shape arithmetic is supported)");
       c.i.insert(c.i.end(), p.i.begin(), p.i.end());
     }
-    if (attr_int("axis", 0) != 0 && attr_int("axis", 0) != -1) fail("attribute 'axis' of a vector concatenation must be 0");
+    if (attr_int("axis", 0) != 0 && attr_int("axis", 0) != -1)
+      fail("attribute 'axis' of a vector concatenation must be 0");
     c.dims = {(long long)c.i.size()};
     set_const(std::move(c));
     note_folded("shape arithmetic");
@@ -955,7 +1026,8 @@ void Importer::op_concat() {
   const Act& a0 = act(0);
   long long axis = attr_int("axis", 1);
   if (axis < 0) axis += a0.rank;
-  if (axis != 1) fail("attribute 'axis' = " + std::to_string(attr_int("axis", 1)) + " is not supported (only 1, the channels)");
+  if (axis != 1)
+    fail("attribute 'axis' = " + std::to_string(attr_int("axis", 1)) + " is not supported (only 1, the channels)");
   std::vector<long long> channels;
   std::vector<int> nodes;
   for (int k = 0; k < input_count(); ++k) {

@@ -44,12 +44,12 @@ struct ImportOptions {
 
 struct ImportedModel {
   Network net;
-  std::string graph_name;        ///< GraphProto name
-  std::string producer;          ///< producer_name and producer_version, e.g. "pytorch 1.13.1"
+  std::string graph_name;  ///< GraphProto name
+  std::string producer;    ///< producer_name and producer_version, e.g. "pytorch 1.13.1"
   long long ir_version = 0;
-  long long opset = 0;           ///< version of the default ("ai.onnx") operator set
+  long long opset = 0;  ///< version of the default ("ai.onnx") operator set
   std::string input_name, output_name;
-  int onnx_nodes = 0;            ///< nodes in the ONNX graph
+  int onnx_nodes = 0;  ///< nodes in the ONNX graph
   /// ONNX nodes without an aimc node of their own: "<name> (<op>): <why>", e.g. an Add folded into the
   /// bias of the MatMul before it, a Dropout wired through.
   std::vector<std::string> folded;

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -52,16 +52,18 @@ const fs::path& exported() {
     bool ok = false;
     for (const char* py : {"/usr/bin/python3", "python3"}) {  // the output of both attempts goes to export.log
       const std::string log = "'" + (tmp / "export.log").string() + "'";
-      const std::string cmd = std::string("echo '[") + py + "]' >> " + log + "; " + py + " '" AIMC_SOURCE_DIR
-                              "/tests/nets/torch_export.py' '" + tmp.string() + "' >> " + log + " 2>&1";
+      const std::string cmd = std::string("echo '[") + py + "]' >> " + log + "; " + py +
+                              " '" AIMC_SOURCE_DIR "/tests/nets/torch_export.py' '" + tmp.string() + "' >> " + log +
+                              " 2>&1";
       if ((ok = std::system(cmd.c_str()) == 0)) break;
     }
     if (!ok) {
       const auto log = read_bytes((tmp / "export.log").string());
       fs::remove_all(tmp);
-      FAIL("tests/nets/torch_export.py failed: it needs a Python 3 with torch, onnx and h5py (Debian's python3-torch, "
-           "python3-onnx, python3-h5py: run scripts/bootstrap.sh). Its output: "
-           << std::string(log.begin(), log.end()));
+      FAIL(
+          "tests/nets/torch_export.py failed: it needs a Python 3 with torch, onnx and h5py (Debian's python3-torch, "
+          "python3-onnx, python3-h5py: run scripts/bootstrap.sh). Its output: "
+          << std::string(log.begin(), log.end()));
     }
     std::error_code ec;
     fs::rename(tmp, final, ec);  // fails if another process was first: its copy is as good
@@ -105,7 +107,8 @@ Matrix hwc_rows(const Reference& r) {
   for (long long b = 0; b < n; ++b)
     for (long long c = 0; c < C; ++c)
       for (long long h = 0; h < H; ++h)
-        for (long long w = 0; w < W; ++w) m(b, (h * W + w) * C + c) = float(r.x[std::size_t(((b * C + c) * H + h) * W + w)]);
+        for (long long w = 0; w < W; ++w)
+          m(b, (h * W + w) * C + c) = float(r.x[std::size_t(((b * C + c) * H + h) * W + w)]);
   return m;
 }
 
@@ -126,8 +129,8 @@ void check_against_torch(const std::string& name, const ImportOptions& o = {}) {
   CAPTURE(name);
   const Reference r = reference(name);
   ImportedModel m = import_onnx(model(name), o);
-  const Shape want = r.xdims.size() == 4 ? Shape{int(r.xdims[1]), int(r.xdims[2]), int(r.xdims[3])}
-                                         : Shape{int(r.xdims[1]), 1, 1};
+  const Shape want =
+      r.xdims.size() == 4 ? Shape{int(r.xdims[1]), int(r.xdims[2]), int(r.xdims[3])} : Shape{int(r.xdims[1]), 1, 1};
   REQUIRE(m.net.input_shape() == want);
   REQUIRE(m.net.output_shape() == Shape{int(r.out), 1, 1});
   const Matrix x = hwc_rows(r);
@@ -231,8 +234,9 @@ TEST_CASE("onnx import: input normalization becomes a first normalize node") {
   CHECK(m.net.forward_range(z, 1, m.net.size()) == plain.net.forward(z));
   ImportOptions bad = o;
   bad.std = {1.0};
-  CHECK(error_of([&] { import_onnx(model("flatcnn"), bad); }).find("--mean and --std need one value per input channel: 2 each") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          import_onnx(model("flatcnn"), bad);
+        }).find("--mean and --std need one value per input channel: 2 each") != std::string::npos);
   bad.std = {1.0, 0.0};
   CHECK(error_of([&] { import_onnx(model("flatcnn"), bad); }).find("--std value 0") != std::string::npos);
 }
@@ -256,7 +260,8 @@ TEST_CASE("onnx import: dynamic spatial dimensions need --input-shape") {
   CHECK(m.net.input_shape() == Shape{2, 6, 5});
   CHECK(m.net.output_shape() == Shape{3, 1, 1});
   o.input_shape = Shape{3, 6, 5};
-  CHECK(error_of([&] { import_onnx(f, o); }).find("graph input 'x' has C = 2 but --input-shape gives 3") != std::string::npos);
+  CHECK(error_of([&] { import_onnx(f, o); }).find("graph input 'x' has C = 2 but --input-shape gives 3") !=
+        std::string::npos);
 }
 
 TEST_CASE("onnx import: unsupported graphs give one-line errors naming the node, operator and attribute") {
@@ -312,11 +317,13 @@ TEST_CASE("onnx import: truncated, empty, random and mutated files give an Error
     }
   };
   // every truncation point in steps of 7 bytes, and the last byte
-  for (std::size_t n = 0; n < bytes.size(); n += 7) attempt(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + long(n)));
+  for (std::size_t n = 0; n < bytes.size(); n += 7)
+    attempt(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + long(n)));
   attempt(std::vector<std::uint8_t>(bytes.begin(), bytes.end() - 1));
   const int truncations = cases;
   CHECK(errors == truncations);  // a model cut anywhere lacks part of its graph or weights
-  CHECK(error_of([&] { import_onnx(dir.file("missing.onnx")); }) == dir.file("missing.onnx") + ": cannot open the ONNX model file");
+  CHECK(error_of([&] { import_onnx(dir.file("missing.onnx")); }) ==
+        dir.file("missing.onnx") + ": cannot open the ONNX model file");
   CHECK(error_of([&] { import_onnx(dir.str()); }).find("is a directory") != std::string::npos);
   // random bytes and random single-byte mutations, from a seeded stream
   Stream s(11, "onnx-fuzz");
