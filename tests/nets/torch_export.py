@@ -326,7 +326,8 @@ def bad_models():
     # two graph inputs, two outputs
     save("bad_two_inputs", [helper.make_node("Add", ["a", "b"], ["y"], name="sum")],
          [vin("a", 1, 4), vin("b", 1, 4)], [vin("y", 1, 4)], [])
-    save("bad_two_outputs", [helper.make_node("Relu", ["x"], ["y"], name="r1"), helper.make_node("Relu", ["x"], ["z"], name="r2")],
+    save("bad_two_outputs", [helper.make_node("Relu", ["x"], ["y"], name="r1"),
+                             helper.make_node("Relu", ["x"], ["z"], name="r2")],
          [vin("x", 1, 4)], [vin("y", 1, 4), vin("z", 1, 4)], [])
     # a flattened (C, H, W) tensor concatenated with another: the feature order would change meaning
     save("bad_flat_concat", [helper.make_node("Flatten", ["x"], ["f"], name="flat", axis=1),
@@ -338,7 +339,8 @@ def bad_models():
                            helper.make_node("Add", ["r", "B"], ["y"], name="shift")],
          [vin("x", 1, 4)], [vin("y", 1, 4)], [w("B", 4)])
     # a ceil_mode max pool
-    save("bad_ceil", [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)],
+    save("bad_ceil", [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2],
+                                       ceil_mode=1)],
          [vin("x", 1, 2, 5, 5)], [vin("y", 1, 2, 3, 3)], [])
     # an initializer whose raw data is shorter than its dimensions say
     t = w("Wt", 4, 6)
