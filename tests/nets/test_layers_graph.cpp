@@ -1,4 +1,4 @@
-// The layer kinds and options of issue 14 (notes/layer_specs.md): conv2d kernel_shape / strides / pads /
+// The layer kinds and options of issue 14: conv2d kernel_shape / strides / pads /
 // dilations / groups, pooling with padding, batchnorm, globalavgpool, clip, normalize; gradients through
 // a graph with fan-out; fold_batchnorm; the ResNet reference; model files and specs.
 //
@@ -228,7 +228,7 @@ TEST_CASE("conv2d options: forward and the crossbar view match a naive convoluti
     Conv2d conv(c.in, c.out_c, c.g);
     const ConvGeometry& g = c.g;
     const Shape out = conv.output_shape();
-    // H_out = floor((H + top + bottom - dh (kh - 1) - 1) / sh) + 1 (notes/layer_specs.md)
+    // H_out = floor((H + top + bottom - dh (kh - 1) - 1) / sh) + 1 (ONNX Conv)
     CHECK(out.h == (c.in.h + g.pad_top + g.pad_bottom - g.dh * (g.kh - 1) - 1) / g.sh + 1);
     CHECK(out.w == (c.in.w + g.pad_left + g.pad_right - g.dw * (g.kw - 1) - 1) / g.sw + 1);
     CHECK(conv.macs() == (long long)out.h * out.w * g.kh * g.kw * (c.in.c / g.groups) * c.out_c);
@@ -1136,6 +1136,16 @@ TEST_CASE("make_layer: spec round trip for the new kinds and every conv2d / pool
   layers.push_back(std::make_unique<Clip>(Shape{4, 3, 2}, 0.0, 6.0));
   layers.push_back(std::make_unique<Clip>(Shape{4, 3, 2}, -INFINITY, 0.25));
   layers.push_back(std::make_unique<Normalize>(Shape{2, 3, 2}, std::vector<double>{0.5, -1}, std::vector<double>{0.25, 3}));
+  layers.push_back(std::make_unique<Dense>(7, 3));
+  layers.push_back(std::make_unique<ReLU>(Shape{4, 2, 3}));
+  layers.push_back(std::make_unique<Flatten>(Shape{4, 2, 3}));
+  layers.push_back(std::make_unique<Add>(Shape{4, 2, 3}, 3));
+  layers.push_back(std::make_unique<Concat>(2, 3, std::vector<int>{1, 4}));
+  // Every registered kind is covered here: a new kind adds one line above.
+  for (const auto& k : layer_kinds()) {
+    CAPTURE(k.name);
+    CHECK(std::any_of(layers.begin(), layers.end(), [&](const auto& l) { return l->spec().kind == k.name; }));
+  }
   for (auto& layer : layers) {
     const LayerSpec spec = layer->spec();
     CAPTURE(spec.str());
