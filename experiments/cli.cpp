@@ -85,22 +85,27 @@ int run_cli(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(integer_in(0, 4096));
 
   TrainOptions tr;
-  auto* train = app.add_subcommand("train", "train a reference model on Fashion-MNIST");
-  train->add_option("--model", tr.model, "reference architecture")->check(CLI::IsMember({"mlp", "cnn"}));
-  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12)")->check(integer_in(1, 10000));
+  auto* train = app.add_subcommand("train", "train a reference model (Fashion-MNIST unless --data)");
+  train->add_option("--model", tr.model, "reference architecture")
+      ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20"}));
+  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 10)")->check(integer_in(1, 10000));
   train->add_option("--seed", tr.seed, "seed of initialization and shuffling")->check(integer_in(0, 2147483647));
   train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(integer_in(1, 1 << 20));
   train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(finite_positive);
   train->add_option("--train-limit", tr.train_limit, "use only the first N training images")
       ->check(integer_in(0, 1000000000));
   train->add_option("--out", tr.out, "model file to write (HDF5)")->required();
-  train->add_option("--data-dir", tr.data_dir, "Fashion-MNIST directory (default: $AIMC_FASHION_MNIST_DIR or Debian's)");
+  train->add_option("--data", tr.data,
+                    "fashion-mnist, cifar10, or a file (.npz/.h5 with x (N,C,H,W), y (N,); {split} -> train/test)");
+  train->add_option("--data-dir", tr.data_dir, "directory of a built-in dataset (default: its variable or Debian's)");
   train->add_flag("--force", tr.force, "overwrite an existing model file");
 
   EvalOptions ev;
-  auto* eval = app.add_subcommand("eval", "test accuracy of a model file on Fashion-MNIST");
+  auto* eval = app.add_subcommand("eval", "test accuracy of a model file (Fashion-MNIST unless --data)");
   eval->add_option("--model", ev.model_path, "model file (HDF5)")->required();
-  eval->add_option("--data-dir", ev.data_dir, "Fashion-MNIST directory");
+  eval->add_option("--data", ev.data,
+                   "fashion-mnist, cifar10, or a file (.npz/.h5 with x (N,C,H,W), y (N,); CIFAR-10 .bin; {split} -> test)");
+  eval->add_option("--data-dir", ev.data_dir, "directory of a built-in dataset");
   eval->add_option("--limit", ev.limit, "evaluate only the first N test images")->check(integer_in(0, 1000000000));
 
   ImportCliOptions im;

@@ -19,7 +19,6 @@
 #include "core/progress.hpp"
 #include "core/random.hpp"
 #include "core/stats.hpp"
-#include "data/fashion_mnist.hpp"
 #include "experiments/campaign.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/run_info.hpp"
@@ -286,6 +285,7 @@ struct Run {
   std::vector<int> pred;     // clean top-1 per sample
   std::vector<double> loss;  // clean capped cross-entropy per sample
   VectorI labels;
+  const Matrix* inputs = nullptr;  // the test subset (network inputs), for graphs without a cut after a layer
   std::uint64_t injections = 0;  // per fmap
   Records campaign, verify;
   std::vector<Heuristic> heuristics;
@@ -438,8 +438,22 @@ void run_sites(const Run& r, nets::Network& net, std::size_t layer, std::vector<
   }
   std::vector<fault::Injection> inj;
   for (const auto& s : sites) inj.push_back(s.inj);
-  fault::apply_injections(x, inj);
-  const Matrix z = net.forward_range(x, L.index + 1, net.size());
+  Matrix z;
+  if (net.is_cut(L.index + 1)) {
+    // The layer's output carries everything later nodes read: propagate from the faulty copy only.
+    fault::apply_injections(x, inj);
+    z = net.forward_range(x, L.index + 1, net.size());
+  } else {
+    // A graph in which later nodes also read earlier ones (residual connections): run the samples from
+    // the input with the faulty values put into the layer's output by a hook. Only the same clean
+    // inputs are recomputed (products may differ from the cached ones in the last float bit, as the batch
+    // is another).
+    Matrix x0(x.rows(), r.inputs->cols());
+    for (std::size_t i = 0; i < sites.size(); ++i) x0.row(Eigen::Index(i)) = r.inputs->row(sites[i].sample);
+    const int hook = net.add_hook(L.index, [&](std::size_t, Matrix& y) { fault::apply_injections(y, inj); });
+    z = net.forward(x0);
+    net.remove_hook(hook);
+  }
   const double cap = r.cfg->hardnn.loss_cap;
   for (std::size_t i = 0; i < sites.size(); ++i) {
     const int smp = sites[i].sample;
@@ -896,6 +910,7 @@ int run_hardnn(const HardnnOptions& o) {
   r.info = begin_run("aimc-hardnn", c.file, h.seed, mpi.size());
   r.model = fault::parse_error_model(h.error_model);
   r.labels = test.y;
+  r.inputs = &test.x;
 
   // Injected layers.
   std::vector<std::size_t> matmul;
@@ -954,7 +969,7 @@ int run_hardnn(const HardnnOptions& o) {
 
   // Analog error model: output-referred noise of each layer, measured on one programmed instance.
   if (r.model == fault::ErrorModel::analog) {
-    auto cal = data::load_fashion_mnist("train", c.data.dir).head(c.data.calibration);
+    auto cal = load_calibration(c.file.path, c.data);
     nets::AnalogNetwork an(net, c.analog, cal.x);
     auto inst = an.program(Stream(std::uint64_t(h.seed), "hardnn.analog.program"));
     const auto st = inst->evaluate(an.prefix(test.x), test.y, Stream(std::uint64_t(h.seed), "hardnn.analog.read"), 100,

@@ -16,7 +16,6 @@
 #include "core/progress.hpp"
 #include "core/random.hpp"
 #include "core/stats.hpp"
-#include "data/fashion_mnist.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "nets/model_io.hpp"
@@ -33,29 +32,6 @@ using nets::AnalogNetwork;
 
 // ---------------------------------------------------------------------------------------------
 // Parameter tables
-
-std::span<const Param<McModelParams>> McModelParams::params() {
-  using P = McModelParams;
-  static const Param<P> t[] = {
-      {"path", &P::path, "", "model file (HDF5, written by `aimc train`), relative to the working directory",
-       "required"},
-  };
-  return t;
-}
-
-std::span<const Param<McDataParams>> McDataParams::params() {
-  using P = McDataParams;
-  static const Param<P> t[] = {
-      {"dataset", &P::dataset, "", "evaluation dataset", "Fashion-MNIST (Xiao et al., 2017), Debian dataset-fashion-mnist",
-       {}, {"fashion-mnist"}},
-      {"subset", &P::subset, "1", "first N test images evaluated by every trial",
-       "2,000 images: binomial sd of one trial's accuracy <= 1.1%", between(1, 10000)},
-      {"calibration", &P::calibration, "1", "first N training images calibrating DAC/ADC/sense-amp ranges",
-       "calibration on training data, never on the test subset", between(1, 60000)},
-      {"dir", &P::dir, "", "dataset directory (empty: $AIMC_FASHION_MNIST_DIR, else Debian's)", "data/README.md"},
-  };
-  return t;
-}
 
 std::span<const Param<McParams>> McParams::params() {
   using P = McParams;
@@ -542,23 +518,6 @@ void print_summary(const Run& r, double seconds) {
 
 }  // namespace
 
-CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d) {
-  if (!fs::exists(m.path)) throw Error(config_path + ": model.path = \"" + m.path + "\": model file not found");
-  CampaignInputs in{nets::load_model(m.path), data::load_fashion_mnist("test", d.dir)};
-  auto& test = in.test;
-  if (d.subset > test.size())
-    fail_at(config_path, "data.subset", to_str(d.subset) + " exceeds the " + to_str(test.size()) + " test images");
-  test = test.head(d.subset);
-  const Shape s = in.model.net.input_shape();
-  const auto outputs = in.model.net.output_shape().size();
-  if (s.size() != test.shape.size() || outputs < test.classes)
-    throw Error(config_path + ": model " + m.path + " takes inputs (" + to_str(s.c) + ", " + to_str(s.h) + ", " +
-                to_str(s.w) + ") with " + to_str(outputs) + " outputs, but dataset " + d.dataset + " has (" +
-                to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " + to_str(test.shape.w) + ") and " +
-                to_str(test.classes) + " classes");
-  return in;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The campaign
 
@@ -581,7 +540,7 @@ int run_mc(const McOptions& o) {
   CampaignInputs inputs = load_campaign_inputs(c.file.path, c.model, c.data);
   auto& model = inputs.model;
   auto& test = inputs.test;
-  auto cal = data::load_fashion_mnist("train", c.data.dir).head(c.data.calibration);
+  auto cal = load_calibration(c.file.path, c.data);
 
   // Prepared points: calibrated mappings and their digital prefixes (shared when equal).
   const std::size_t P = c.points();

@@ -17,23 +17,11 @@
 #include "core/config.hpp"
 #include "core/params.hpp"
 #include "data/dataset.hpp"
+#include "experiments/campaign_inputs.hpp"
 #include "nets/analog.hpp"
 #include "nets/model_io.hpp"
 
 namespace aimc::experiments {
-
-struct McModelParams {
-  std::string path;  ///< model file (HDF5, from `aimc train`), relative to the working directory
-  static std::span<const Param<McModelParams>> params();
-};
-
-struct McDataParams {
-  std::string dataset = "fashion-mnist";  ///< only Fashion-MNIST for now
-  int subset = 2000;       ///< first N test images evaluated by every trial
-  int calibration = 256;   ///< first N training images used to calibrate DAC/ADC ranges
-  std::string dir;         ///< dataset directory ("" : $AIMC_FASHION_MNIST_DIR or Debian's)
-  static std::span<const Param<McDataParams>> params();
-};
 
 struct McParams {
   int trials = 50;              ///< device instances per sweep point (maximum with the stopping rule)
@@ -63,16 +51,6 @@ struct McConfig {
   std::vector<double> values_at(std::size_t point) const;
   nets::AnalogConfig analog_at(std::size_t point) const;
 };
-
-/// A campaign's model and its test subset.
-struct CampaignInputs {
-  nets::LoadedModel model;
-  data::Dataset test;  ///< the first data.subset test images
-};
-/// Loads [model] and the first [data] subset of the test set and checks that they fit each other
-/// (input size, enough outputs for the classes). Errors name the config file and key; nothing is
-/// written, so existing results stay untouched. Shared by every campaign that evaluates a model file.
-CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d);
 
 /// Reads the hardware sections of a config into `a`: [mapping], [rram], [dac], [adc], [sense_amp],
 /// [sram_qs], [sram_is], [sram_qr] (with technology/variation keys and presets), [mosfet] and the

@@ -5,14 +5,15 @@
 namespace aimc::experiments {
 
 struct TrainOptions {
-  std::string model = "mlp";  ///< reference architecture: mlp | cnn
+  std::string model = "mlp";  ///< reference architecture: mlp | cnn | resnet8 | resnet20
   int epochs = 0;             ///< 0: the architecture's default
   int seed = 1;
   int batch_size = 128;
   double lr = 1e-3;
   long long train_limit = 0;  ///< use only the first N training images (0: all)
   std::string out;
-  std::string data_dir;       ///< Fashion-MNIST directory ("" : default resolution)
+  std::string data = "fashion-mnist";  ///< data set name or file (data/load.hpp)
+  std::string data_dir;       ///< directory of a built-in data set ("" : default resolution)
   bool force = false;         ///< overwrite an existing model file
 };
 
@@ -22,6 +23,7 @@ int run_train(const TrainOptions& o);
 
 struct EvalOptions {
   std::string model_path;
+  std::string data = "fashion-mnist";  ///< data set name or file (data/load.hpp)
   std::string data_dir;
   long long limit = 0;  ///< evaluate the first N test images (0: all)
 };

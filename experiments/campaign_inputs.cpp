@@ -1,0 +1,97 @@
+#include "experiments/campaign_inputs.hpp"
+
+#include <filesystem>
+#include <string>
+
+#include "core/error.hpp"
+#include "data/load.hpp"
+#include "nets/fold.hpp"
+
+namespace aimc::experiments {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string to_str(long long v) { return std::to_string(v); }
+
+/// One split of the configured data set; errors name the config file and the [data] key.
+data::Dataset load_split(const std::string& config_path, const McDataParams& d, const std::string& split) {
+  if (d.dataset != "file") {
+    if (!d.path.empty() || !d.calibration_path.empty())
+      fail_at(config_path, "data.path", "set only with dataset = \"file\" (dataset is \"" + d.dataset + "\")");
+    return data::load_dataset(d.dataset, split, d.dir);
+  }
+  if (d.path.empty()) fail_at(config_path, "data.path", "dataset = \"file\" needs the path of the test set file");
+  std::string p = d.path;
+  const char* key = "data.path";
+  if (split == "train") {
+    if (!d.calibration_path.empty()) {
+      p = d.calibration_path;
+      key = "data.calibration_path";
+    } else if (d.path.find(data::split_placeholder) == std::string::npos) {
+      fail_at(config_path, "data.calibration_path",
+              "dataset = \"file\": name the training file for calibration (or put {split} in data.path)");
+    }
+  }
+  try {
+    return data::load_dataset(p, split, "");
+  } catch (const Error& e) {
+    fail_at(config_path, key, e.what());
+  }
+}
+}  // namespace
+
+std::span<const Param<McModelParams>> McModelParams::params() {
+  using P = McModelParams;
+  static const Param<P> t[] = {
+      {"path", &P::path, "", "model file (HDF5, written by `aimc train`), relative to the working directory",
+       "required"},
+  };
+  return t;
+}
+
+std::span<const Param<McDataParams>> McDataParams::params() {
+  using P = McDataParams;
+  static const Param<P> t[] = {
+      {"dataset", &P::dataset, "", "evaluation dataset: a built-in set, or file (then path, calibration_path)",
+       "Fashion-MNIST (Xiao et al., 2017), Debian dataset-fashion-mnist; CIFAR-10 (Krizhevsky 2009) binary batches",
+       {}, {"fashion-mnist", "cifar10", "file"}},
+      {"subset", &P::subset, "1", "first N test images evaluated by every trial",
+       "2,000 images: binomial sd of one trial's accuracy <= 1.1%", between(1, 10000000)},
+      {"calibration", &P::calibration, "1", "first N training images calibrating DAC/ADC/sense-amp ranges",
+       "calibration on training data, never on the test subset", between(1, 10000000)},
+      {"dir", &P::dir, "", "directory of a built-in dataset (empty: $AIMC_FASHION_MNIST_DIR / $AIMC_CIFAR10_DIR, else the default)",
+       "data/README.md"},
+      {"path", &P::path, "", "dataset = file: the test set (.npz / .h5 with x (N,C,H,W) float32, y (N,) labels; CIFAR-10 .bin); {split} -> test",
+       "data/README.md"},
+      {"calibration_path", &P::calibration_path, "",
+       "dataset = file: the training file for calibration (empty: path with {split} -> train)", "data/README.md"},
+  };
+  return t;
+}
+
+CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d) {
+  if (!fs::exists(m.path)) throw Error(config_path + ": model.path = \"" + m.path + "\": model file not found");
+  CampaignInputs in{nets::load_model(m.path), load_split(config_path, d, "test")};
+  in.model.net = hardware_network(in.model.net);
+  auto& test = in.test;
+  if (d.subset > test.size())
+    fail_at(config_path, "data.subset", to_str(d.subset) + " exceeds the " + to_str(test.size()) + " test images");
+  test = test.head(d.subset);
+  const Shape s = in.model.net.input_shape();
+  const auto outputs = in.model.net.output_shape().size();
+  if (s.size() != test.shape.size() || outputs < test.classes)
+    throw Error(config_path + ": model " + m.path + " takes inputs (" + to_str(s.c) + ", " + to_str(s.h) + ", " +
+                to_str(s.w) + ") with " + to_str(outputs) + " outputs, but dataset " + d.dataset + " has (" +
+                to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " + to_str(test.shape.w) + ") and " +
+                to_str(test.classes) + " classes");
+  return in;
+}
+
+data::Dataset load_calibration(const std::string& config_path, const McDataParams& d) {
+  return load_split(config_path, d, "train").head(d.calibration);
+}
+
+nets::Network hardware_network(const nets::Network& net) { return nets::fold_batchnorm(net); }
+
+}  // namespace aimc::experiments
