@@ -546,11 +546,10 @@ Heuristic gradient_heuristic(Run& r, nets::Network& net, const Matrix& x, bool m
   const auto t0 = Clock::now();
   std::vector<std::vector<double>> sum(r.layers.size());
   for (std::size_t l = 0; l < r.layers.size(); ++l) sum[l].assign(std::size_t(r.layers[l].channels), 0.0);
-  const std::size_t lowest = r.layers.front().index;
   for (Eigen::Index b = 0; b < x.rows(); b += 200) {
     const Eigen::Index m = std::min<Eigen::Index>(200, x.rows() - b);
     const Matrix z = net.forward_range(x.middleRows(b, m), 0, net.size(), nets::Mode::train);
-    Matrix d = Matrix::Zero(z.rows(), z.cols()), dx;
+    Matrix d = Matrix::Zero(z.rows(), z.cols());
     for (Eigen::Index i = 0; i < m; ++i) {
       if (margin) {
         Eigen::Index t1 = 0, t2 = -1;
@@ -568,16 +567,12 @@ Heuristic gradient_heuristic(Run& r, nets::Network& net, const Matrix& x, bool m
         d(i, r.labels[b + i]) -= 1;
       }
     }
-    for (std::size_t i = net.size(); i-- > lowest;) {
-      for (std::size_t l = 0; l < r.layers.size(); ++l) {
-        if (r.layers[l].index != i) continue;
-        const int C = r.layers[l].channels;
-        for (Eigen::Index a = 0; a < d.rows(); ++a)
-          for (Eigen::Index e = 0; e < d.cols(); ++e) sum[l][std::size_t(e % C)] += std::fabs(double(d(a, e)));
-      }
-      if (i == lowest) break;
-      net.layer(i).backward(d, dx);
-      std::swap(d, dx);
+    net.backward(d);  // dL/dy of every node, summed over the readers of each output (graphs)
+    for (std::size_t l = 0; l < r.layers.size(); ++l) {
+      const Matrix& g = net.output_grad(r.layers[l].index);
+      const int C = r.layers[l].channels;
+      for (Eigen::Index a = 0; a < g.rows(); ++a)
+        for (Eigen::Index e = 0; e < g.cols(); ++e) sum[l][std::size_t(e % C)] += std::fabs(double(g(a, e)));
     }
   }
   for (const auto& f : r.fmaps) {

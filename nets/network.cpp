@@ -196,7 +196,8 @@ Matrix Network::forward_range(const Matrix& x, std::size_t begin, std::size_t en
 void Network::backward(const Matrix& dlogits) {
   if (nodes_.empty()) return;
   const std::size_t n = nodes_.size();
-  std::vector<char> has(n, 0);  // node's gradient set in this pass
+  std::vector<char>& has = reached_;  // node's gradient set in this pass
+  has.assign(n, 0);
   nodes_[n - 1].grad = dlogits;
   has[n - 1] = 1;
   std::vector<Matrix*> dxs;
@@ -226,6 +227,12 @@ void Network::backward(const Matrix& dlogits) {
       has[std::size_t(j)] = 1;
     }
   }
+}
+
+const Matrix& Network::output_grad(std::size_t i) const {
+  static const Matrix none;
+  require(i < nodes_.size(), "Network::output_grad: no node " + std::to_string(i));
+  return i < reached_.size() && reached_[i] ? nodes_[i].grad : none;
 }
 
 std::vector<ParamPtr> Network::parameter_store() const {

@@ -87,6 +87,8 @@ class Network {
   Matrix forward_range(const Matrix& x, std::size_t begin, std::size_t end, Mode mode = Mode::eval);
   /// Back-propagates dL/dlogits of the last train-mode forward through all nodes (adds to gradients).
   void backward(const Matrix& dlogits);
+  /// dL/d(output of node i) from the last backward() (empty for nodes with no path to the output).
+  const Matrix& output_grad(std::size_t i) const;
 
   /// Every distinct tensor of the network once, in order of first appearance (nodes in order, slots in
   /// order): the parameter store. Its index is the tensor's id in model files.
@@ -124,6 +126,7 @@ class Network {
   std::vector<HookEntry> hooks_;
   int next_hook_ = 0;
   Matrix discard_;  // dL/d(network input), computed by backward() and not used
+  std::vector<char> reached_;  // per node: the last backward() set its gradient
 };
 
 /// Reference architectures on (1, 28, 28) inputs, 10 classes.

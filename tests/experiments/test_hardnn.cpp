@@ -252,3 +252,33 @@ TEST_CASE("hardnn: bad input gives a one-line error naming file and key and leav
   CHECK(test::error_of([&] { run_quiet(bad, dir.file("r.h5"), true); }).find("hardnn.seed") != std::string::npos);
   CHECK(test::read_bytes(dir.file("r.h5")) == before);
 }
+
+TEST_CASE("hardnn: a graph with a skip connection (no cut after the layer) gives the chain's outcomes") {
+  // The planted MLP, and the same MLP with a skip branch dense(784 -> 10) from the flattened input,
+  // weights zero, added to the logits: the same function, but nothing after either injected layer is a
+  // cut (the skip reads the input), so injections run through the hook path from the network input.
+  // Oracle: the chain's cached-activation path on the same sites (streams keyed by node index and fmap,
+  // equal in both networks). Outcomes must match site for site.
+  test::ScratchDir dir("hardnn-graph");
+  const std::string chain = planted_mlp(dir, 3);
+  nets::Network g = nets::load_model(chain).net;
+  const std::size_t skip = g.add("skip", nets::make_layer({"dense", {{"in", 784}, {"out", 10}}}), {"flatten_0"});
+  g.layer(skip).parameters()[0]->value.setZero();
+  g.add("sum", nets::make_layer({"add", {{"c", 10}, {"h", 1}, {"w", 1}, {"n", 2}}}), {g.name(3), "skip"});
+  REQUIRE(!g.is_cut(2));
+  REQUIRE(!g.is_cut(4));
+  const std::string graph = dir.file("graph.h5");
+  nets::save_model(graph, g, {"planted_graph", "fashion-mnist", 0, 7, 0.1, 0.0, ""});
+  auto cfg = [&](const std::string& model, const char* name) {
+    return write_config(dir, name,
+                        "[model]\npath = \"" + model +
+                            "\"\n[data]\nsubset = 200\n[hardnn]\nerror_model = \"random_value\"\nlayers = \"0,1\"\n"
+                            "margin = 0.1\nbatch = 16\nseed = 3\nverify_injections = 200\n");
+  };
+  REQUIRE(run_quiet(cfg(chain, "a.toml"), dir.file("a.h5")) == 0);
+  REQUIRE(run_quiet(cfg(graph, "b.toml"), dir.file("b.h5")) == 0);
+  CHECK(ints(dir.file("a.h5"), "fmaps", "mismatches") == ints(dir.file("b.h5"), "fmaps", "mismatches"));
+  CHECK(ints(dir.file("a.h5"), "fmaps", "injections") == ints(dir.file("b.h5"), "fmaps", "injections"));
+  const auto k = ints(dir.file("a.h5"), "fmaps", "mismatches");
+  CHECK(std::accumulate(k.begin(), k.end(), std::int64_t{0}) > 0);  // the comparison has power
+}
