@@ -87,6 +87,7 @@ Target array_target();
 Target model_target();
 Target h5read_target();
 Target resume_target();
+Target onnx_target();
 
 /// HDF5 mutations written through the HDF5 C API (wrong shapes, dtypes, missing or retyped attributes,
 /// NaN values, huge declared dimensions, links in place of objects). `words` are valid string values

@@ -44,7 +44,7 @@ std::uint64_t hash(const std::string& s) {  // FNV-1a, for per-target streams
 
 std::vector<Target> all_targets() {
   return {config_target(), journal_target(), idx_target(), array_target(), model_target(), h5read_target(),
-          resume_target()};
+          resume_target(), onnx_target()};
 }
 
 constexpr int kExitOk = 0, kExitUnexpected = 2;
