@@ -13,6 +13,7 @@ set -uo pipefail
 aimc=$(realpath "$1")
 src=$(realpath "$2")
 verbose=${3:-}
+[ -x "$aimc" ] || { echo "FAIL: $1 is not an executable aimc binary" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aimc-import-cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
