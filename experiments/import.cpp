@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "core/error.hpp"
 #include "nets/model_io.hpp"
@@ -31,6 +32,8 @@ int run_import(const ImportCliOptions& o) {
   nets::ModelMeta meta;
   meta.name = o.name.empty() ? std::filesystem::path(o.model).stem().string() : o.name;
   meta.dataset = "imported";
+  // Not measured by aimc: NaN, so campaigns and plots do not show an accuracy the model never had.
+  meta.test_accuracy = std::numeric_limits<double>::quiet_NaN();
   nets::save_model(o.out, m.net, meta);
   std::printf("imported %s (%s, opset %lld): %d ONNX nodes -> %zu aimc nodes\n", o.model.c_str(),
               m.producer.empty() ? "unknown producer" : m.producer.c_str(), m.opset, m.onnx_nodes, m.net.size());
