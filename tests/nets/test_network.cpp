@@ -140,3 +140,93 @@ TEST_CASE("optimizers: SGD step matches the update rule / Adam minimizes a quadr
   op.momentum = 1.5;
   CHECK_THROWS_WITH_AS(make_optimizer(op), doctest::Contains("parameter 'optimizer.momentum' = 1.5"), Error);
 }
+
+TEST_CASE("network: a tensor shared by two layers is one tensor for clones, optimizers and model files") {
+  // Two dense layers 4 -> 4 computing with the same weight W (the second binds the first's slot), as
+  // BasisN's shared basis will. Oracle: W stored once, stepped once per optimizer step with the sum of
+  // both layers' gradients, and the sharing survives clone() and a model file round trip.
+  Network n(Shape{4, 1, 1});
+  n.add(make_layer({"dense", {{"in", 4}, {"out", 4}}}));
+  n.add(make_layer({"relu", {{"c", 4}, {"h", 1}, {"w", 1}}}));
+  n.add(make_layer({"dense", {{"in", 4}, {"out", 4}}}));
+  Stream s(11, "init");
+  n.init(s);
+  n.layer(2).bind(0, n.layer(0).params()[0]);
+  REQUIRE(n.parameter_store().size() == 3);  // W, b0, b2
+  CHECK(n.layer(2).params()[0].get() == n.layer(0).params()[0].get());
+
+  Matrix x(3, 4);
+  Stream xs(2, "x");
+  xs.fill_normal(x, 0.f, 1.f);
+  n.zero_grad();
+  const Matrix y = n.forward(x, Mode::train);
+  n.backward(Matrix::Ones(y.rows(), y.cols()));
+  // dL/dW summed over both uses: layer 0 (input x) and layer 2 (input relu(x W + b0)).
+  const Matrix& W = n.layer(0).params()[0]->value;
+  const Matrix h = ((x * W).rowwise() + n.layer(0).params()[1]->value.row(0)).cwiseMax(0.f);
+  const Matrix dh = (Matrix::Ones(3, 4) * W.transpose()).array() * (h.array() > 0).cast<float>();
+  const Matrix expected = h.transpose() * Matrix::Ones(3, 4) + x.transpose() * dh;
+  const Matrix& g = n.layer(0).params()[0]->grad;
+  CHECK((g - expected).cwiseAbs().maxCoeff() <= 1e-5f * (1.f + expected.cwiseAbs().maxCoeff()));
+
+  OptimizerParams op;
+  op.kind = "sgd";
+  op.lr = 0.1;
+  op.momentum = 0;
+  auto opt = make_optimizer(op);
+  const Matrix before = W;
+  opt->step(n.parameters());
+  CHECK((W - (before - 0.1f * g)).cwiseAbs().maxCoeff() <= 1e-6f);  // one step, not two
+
+  Network c = n.clone();
+  CHECK(c.parameter_store().size() == 3);
+  CHECK(c.layer(2).params()[0].get() == c.layer(0).params()[0].get());
+  CHECK(c.layer(0).params()[0].get() != n.layer(0).params()[0].get());
+
+  const auto path = tmp("aimc_shared_param.h5");
+  save_model(path, n, {"shared", "synthetic", 0, 1, 0, 0, ""});
+  auto m = load_model(path);
+  CHECK(m.net.parameter_store().size() == 3);
+  CHECK(m.net.layer(2).params()[0].get() == m.net.layer(0).params()[0].get());
+  CHECK(m.net.forward(x) == n.forward(x));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("network: frozen tensors are not stepped; insert_after rewires readers; hooks by node name") {
+  Network n(Shape{4, 1, 1});
+  n.add("a", make_layer({"dense", {{"in", 4}, {"out", 4}}}), {"input"});
+  n.add("b", make_layer({"dense", {{"in", 4}, {"out", 4}}}), {"a"});
+  n.add("sum", make_layer({"add", {{"c", 4}, {"h", 1}, {"w", 1}, {"n", 2}}}), {"a", "b"});
+  Stream s(12, "init");
+  n.init(s);
+  Matrix x(2, 4);
+  Stream xs(3, "x");
+  xs.fill_normal(x, 0.f, 1.f);
+  const Matrix y0 = n.forward(x);
+
+  // A block after "a": both readers of "a" ("b" and "sum") now read it.
+  n.insert_after("a", make_layer({"relu", {{"c", 4}, {"h", 1}, {"w", 1}}}), "a_relu");
+  CHECK(n.inputs(n.find("b")) == std::vector<int>{int(n.find("a_relu"))});
+  CHECK(n.inputs(n.find("sum"))[0] == int(n.find("a_relu")));
+  Matrix seen;
+  n.add_hook("a", [&](std::size_t, Matrix& y) { seen = y; });
+  const Matrix y1 = n.forward(x);
+  const Matrix a = (x * n.layer(0).params()[0]->value).rowwise() + n.layer(0).params()[1]->value.row(0);
+  CHECK(seen == a);
+  const Matrix r = a.cwiseMax(0.f);
+  const Matrix b = (r * n.layer(n.find("b")).params()[0]->value).rowwise() + n.layer(n.find("b")).params()[1]->value.row(0);
+  CHECK((y1 - (r + b)).cwiseAbs().maxCoeff() <= 1e-6f);
+  CHECK(!(y1 == y0));
+
+  // Freeze "a": an optimizer step leaves it unchanged and moves "b".
+  for (auto& p : n.layer(0).params()) p->trainable = false;
+  n.zero_grad();
+  const Matrix z = n.forward(x, Mode::train);
+  n.backward(Matrix::Ones(z.rows(), z.cols()));
+  const Matrix wa = n.layer(0).params()[0]->value, wb = n.layer(n.find("b")).params()[0]->value;
+  OptimizerParams op;
+  auto opt = make_optimizer(op);
+  opt->step(n.parameters());
+  CHECK(n.layer(0).params()[0]->value == wa);
+  CHECK(!(n.layer(n.find("b")).params()[0]->value == wb));
+}
