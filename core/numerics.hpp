@@ -28,7 +28,8 @@ struct PinnedCaches {
 };
 
 /// Sets Eigen's cache sizes to PinnedCaches. Called at start-up of the CLI, the tests and the bench, and
-/// by a static initializer of this file; cheap enough to call again before any computation.
+/// by a static initializer of this file; cheap enough to call again before any computation. Writes only
+/// when the sizes differ, so calls from parallel threads after start-up merely read them.
 void pin_numerics();
 
 /// True if Eigen's current cache sizes are the pinned ones.
