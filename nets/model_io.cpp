@@ -100,6 +100,17 @@ int int_attr(const H5::H5Object& o, const std::string& name, const std::string& 
 }
 
 
+/// The number of objects in group `g` (named `name`), which must equal its attribute 'count' (at least
+/// `min`): a count that disagrees with the file means a damaged file, not a network to truncate silently.
+std::int64_t checked_count(const H5::Group& g, const std::string& name, const std::string& path, std::int64_t min) {
+  const auto objects = h5::names(g, path);
+  const std::int64_t count = int_attr(g, "count", path, min, std::int64_t(objects.size()), "group '" + name + "': ");
+  if (std::size_t(count) != objects.size())
+    throw Error(path + ": group '" + name + "' holds " + std::to_string(objects.size()) +
+                " objects but its attribute 'count' is " + std::to_string(count));
+  return count;
+}
+
 /// Calls make_layer, turning allocation failures of absurd arguments into an Error.
 std::unique_ptr<Layer> make_checked(const LayerSpec& spec) {
   try {
@@ -114,18 +125,10 @@ std::unique_ptr<Layer> make_checked(const LayerSpec& spec) {
 /// Format 2: /parameters (the parameter store) and /layers/NNNN with kind, name, inputs, params, args.
 void load_graph(const H5::H5File& f, const std::string& path, Network& net) {
   auto pg = h5::open_group(f, "parameters", path);
-  const auto pnames = h5::names(pg, path);
-  const std::int64_t n_params = int_attr(pg, "count", path, 0, std::int64_t(pnames.size()), "group 'parameters': ");
-  if (std::size_t(n_params) != pnames.size())
-    throw Error(path + ": group 'parameters' holds " + std::to_string(pnames.size()) + " objects but its attribute 'count' is " +
-                std::to_string(n_params));
+  const std::int64_t n_params = checked_count(pg, "parameters", path, 0);
   std::vector<ParamPtr> store(static_cast<std::size_t>(n_params));
   auto layers = h5::open_group(f, "layers", path);
-  const auto groups = h5::names(layers, path);
-  const std::int64_t count = int_attr(layers, "count", path, 1, std::int64_t(groups.size()), "group 'layers': ");
-  if (std::size_t(count) != groups.size())
-    throw Error(path + ": group 'layers' holds " + std::to_string(groups.size()) + " objects but its attribute 'count' is " +
-                std::to_string(count));
+  const std::int64_t count = checked_count(layers, "layers", path, 1);
   for (std::int64_t i = 0; i < count; ++i) {
     const std::string where = path + ": layer " + std::to_string(i);
     auto g = h5::open_group(layers, layer_group(std::size_t(i)), path);
@@ -238,13 +241,7 @@ LoadedModel load_model(const std::string& path) {
     return m;
   }
   auto layers = h5::open_group(f, "layers", path);
-  // Exactly `count` layer groups: a count that disagrees with the file means a damaged file, not a
-  // network to truncate silently.
-  const auto groups = h5::names(layers, path);
-  const std::int64_t count = int_attr(layers, "count", path, 1, std::int64_t(groups.size()), "group 'layers': ");
-  if (std::size_t(count) != groups.size())
-    throw Error(path + ": group 'layers' holds " + std::to_string(groups.size()) + " objects but its attribute 'count' is " +
-                std::to_string(count));
+  const std::int64_t count = checked_count(layers, "layers", path, 1);
   for (std::int64_t i = 0; i < count; ++i) {
     std::string where = path + ": layer " + std::to_string(i);
     auto g = h5::open_group(layers, layer_group(std::size_t(i)), path);
@@ -256,15 +253,7 @@ LoadedModel load_model(const std::string& path) {
         if (name == "kind") continue;
         probe.args.emplace_back(name, static_cast<long long>(h5::attr_int(g, name, path)));
       }
-      std::unique_ptr<Layer> layer;
-      try {
-        layer = make_layer(probe);
-      } catch (const std::bad_alloc&) {  // arguments within each layer's ranges can still ask for terabytes
-        throw Error("its arguments describe a layer too large to allocate");
-      } catch (const std::length_error&) {
-        throw Error("its arguments describe a layer too large to allocate");
-      }
-      m.net.add(std::move(layer));
+      m.net.add(make_checked(probe));
     } catch (const Error& e) {
       throw Error(where + " (" + spec.kind + "): " + e.what());
     }
