@@ -49,7 +49,7 @@ std::string fashion_mnist_dir(const std::string& dir) {
   return std::string(fashion_mnist_debian_dir);
 }
 
-Dataset load_fashion_mnist(const std::string& split, const std::string& dir) {
+Dataset load_fashion_mnist(const std::string& split, const std::string& dir, std::size_t max_items) {
   std::string prefix;
   if (split == "train") {
     prefix = "train";
@@ -63,18 +63,19 @@ Dataset load_fashion_mnist(const std::string& split, const std::string& dir) {
   const std::string images_path = find_file(d, origin, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_file(d, origin, prefix + "-labels-idx1-ubyte");
 
-  IdxImages images = read_idx_images(images_path);
+  IdxImages images = read_idx_images(images_path, max_items);
   if (images.rows != side || images.cols != side) {
     fail_at(images_path, "", "images are " + std::to_string(images.rows) + "x" + std::to_string(images.cols) +
                                  ", expected 28x28");
   }
-  const std::vector<std::uint8_t> labels = read_idx_labels(labels_path);
-  if (labels.size() != images.count) {
-    fail_at(labels_path, "", std::to_string(labels.size()) + " labels for " + std::to_string(images.count) +
+  const IdxArray label_file = read_idx(labels_path, 1, max_items);
+  const std::vector<std::uint8_t>& labels = label_file.data;
+  if (label_file.dims[0] != images.count) {
+    fail_at(labels_path, "", std::to_string(label_file.dims[0]) + " labels for " + std::to_string(images.count) +
                                  " images in " + images_path);
   }
 
-  const auto n = static_cast<Eigen::Index>(images.count);
+  const auto n = static_cast<Eigen::Index>(labels.size());
   Dataset ds;
   ds.name = "fashion-mnist/" + split;
   ds.shape = Shape{1, side, side};

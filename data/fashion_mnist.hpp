@@ -3,6 +3,7 @@
 /// clothing, 10 classes, 60000 training and 10000 test images, stored as IDX files (data/idx.hpp).
 /// The files come from Debian's dataset-fashion-mnist package; nothing is ever downloaded.
 #include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,9 @@ std::string fashion_mnist_dir(const std::string& dir = "");
 /// the uncompressed <name>. Pixels are scaled to [0, 1] as x / 255; shape (1, 28, 28); labels in
 /// [0, 10); name "fashion-mnist/<split>". Throws aimc::Error naming the directory tried (and how to
 /// install the files) when they are missing, and on any malformed file or image/label mismatch.
-Dataset load_fashion_mnist(const std::string& split, const std::string& dir = "");
+/// `max_items`: read only the first max_items images and labels (read_idx; the declared counts are
+/// still checked against each other).
+Dataset load_fashion_mnist(const std::string& split, const std::string& dir = "",
+                           std::size_t max_items = std::size_t(-1));
 
 }  // namespace aimc::data

@@ -83,7 +83,7 @@ class ZFile {
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path, int rank) {
+IdxArray read_idx(const std::string& path, int rank, std::size_t max_items) {
   if (rank < 1 || rank > 255) fail_at(path, "", "IDX rank " + std::to_string(rank) + " requested, expected 1..255");
   ZFile file(path);
   const std::uint32_t want_magic = (std::uint32_t{idx_type_ubyte} << 8) | static_cast<std::uint32_t>(rank);
@@ -128,6 +128,10 @@ IdxArray read_idx(const std::string& path, int rank) {
     data_bytes *= d;
   }
 
+  const std::size_t total_bytes = data_bytes;
+  const bool prefix = max_items < out.dims[0];
+  if (prefix) data_bytes = data_bytes / out.dims[0] * max_items;
+
   // Grow the buffer as data arrives, so a header that lies about the size cannot make us allocate
   // gigabytes for a small truncated file.
   out.data.reserve(std::min<std::size_t>(data_bytes, std::size_t{64} << 20));
@@ -138,11 +142,12 @@ IdxArray read_idx(const std::string& path, int rank) {
     const std::size_t r = file.read(out.data.data() + got, chunk);
     got += r;
     if (r < chunk) {
-      fail_at(path, "", "truncated: expected " + std::to_string(header_bytes + data_bytes) + " bytes (header " +
-                            std::to_string(header_bytes) + " + data " + std::to_string(data_bytes) + "), got " +
+      fail_at(path, "", "truncated: expected " + std::to_string(header_bytes + total_bytes) + " bytes (header " +
+                            std::to_string(header_bytes) + " + data " + std::to_string(total_bytes) + "), got " +
                             std::to_string(header_bytes + got));
     }
   }
+  if (prefix) return out;
 
   // Anything after the data is an error. Reading on also surfaces a damaged gzip trailer (CRC or
   // length), which zlib only checks at the end of the stream.
@@ -161,8 +166,8 @@ IdxArray read_idx(const std::string& path, int rank) {
   return out;
 }
 
-IdxImages read_idx_images(const std::string& path) {
-  IdxArray a = read_idx(path, 3);
+IdxImages read_idx_images(const std::string& path, std::size_t max_items) {
+  IdxArray a = read_idx(path, 3, max_items);
   constexpr std::uint32_t max_side = 4096;
   if (a.dims[1] > max_side || a.dims[2] > max_side) {
     fail_at(path, "", "image size " + std::to_string(a.dims[1]) + "x" + std::to_string(a.dims[2]) +

@@ -1,5 +1,6 @@
 #pragma once
 /// The one entry point the commands use to get a data set: a built-in name or a user's file.
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,7 +13,7 @@ namespace aimc::data {
 struct NamedDataset {
   std::string_view name;
   std::string_view what;
-  Dataset (*load)(const std::string& split, const std::string& dir);
+  Dataset (*load)(const std::string& split, const std::string& dir, std::size_t max_items);
 };
 
 /// The built-in names (one table; load_dataset and error messages read it): "fashion-mnist"
@@ -30,6 +31,9 @@ inline constexpr std::string_view split_placeholder = "{split}";
 ///   case-insensitive: .npz, .h5, .hdf5 -> load_array_file (data/array_file.hpp); .bin -> one CIFAR-10
 ///   batch file (load_cifar10_batches). A path without "{split}" is the same file for every split.
 /// Anything else is an aimc::Error naming the argument, the extension and the accepted ones.
-Dataset load_dataset(const std::string& name_or_path, const std::string& split, const std::string& dir);
+/// `max_items`: the first max_items samples only (all if the set has fewer). Fashion-MNIST then reads
+/// no further into its files (data/idx.hpp); the other formats are read whole and cut.
+Dataset load_dataset(const std::string& name_or_path, const std::string& split, const std::string& dir,
+                     std::size_t max_items = std::size_t(-1));
 
 }  // namespace aimc::data

@@ -14,12 +14,14 @@ namespace fs = std::filesystem;
 namespace {
 std::string to_str(long long v) { return std::to_string(v); }
 
-/// One split of the configured data set; errors name the config file and the [data] key.
-data::Dataset load_split(const std::string& config_path, const McDataParams& d, const std::string& split) {
+/// The first max_items samples of one split of the configured data set; errors name the config file and
+/// the [data] key.
+data::Dataset load_split(const std::string& config_path, const McDataParams& d, const std::string& split,
+                         std::size_t max_items) {
   if (d.dataset != "file") {
     if (!d.path.empty() || !d.calibration_path.empty())
       fail_at(config_path, "data.path", "set only with dataset = \"file\" (dataset is \"" + d.dataset + "\")");
-    return data::load_dataset(d.dataset, split, d.dir);
+    return data::load_dataset(d.dataset, split, d.dir, max_items);
   }
   if (d.path.empty()) fail_at(config_path, "data.path", "dataset = \"file\" needs the path of the test set file");
   std::string p = d.path;
@@ -34,7 +36,7 @@ data::Dataset load_split(const std::string& config_path, const McDataParams& d, 
     }
   }
   try {
-    return data::load_dataset(p, split, "");
+    return data::load_dataset(p, split, "", max_items);
   } catch (const Error& e) {
     fail_at(config_path, key, e.what());
   }
@@ -72,7 +74,7 @@ std::span<const Param<McDataParams>> McDataParams::params() {
 
 CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d) {
   if (!fs::exists(m.path)) throw Error(config_path + ": model.path = \"" + m.path + "\": model file not found");
-  CampaignInputs in{nets::load_model(m.path), load_split(config_path, d, "test")};
+  CampaignInputs in{nets::load_model(m.path), load_split(config_path, d, "test", std::size_t(d.subset))};
   in.model.net = hardware_network(in.model.net);
   auto& test = in.test;
   if (d.subset > test.size())
@@ -89,7 +91,7 @@ CampaignInputs load_campaign_inputs(const std::string& config_path, const McMode
 }
 
 data::Dataset load_calibration(const std::string& config_path, const McDataParams& d) {
-  return load_split(config_path, d, "train").head(d.calibration);
+  return load_split(config_path, d, "train", std::size_t(d.calibration)).head(d.calibration);
 }
 
 nets::Network hardware_network(const nets::Network& net) { return nets::fold_batchnorm(net); }

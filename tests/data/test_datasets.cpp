@@ -10,6 +10,7 @@
 
 #include "core/random.hpp"
 #include "data/fashion_mnist.hpp"
+#include "data/load.hpp"
 #include "data/iris.hpp"
 #include "data/split.hpp"
 #include "tests/data/helpers.hpp"
@@ -136,6 +137,18 @@ TEST_CASE("fashion-mnist: directory resolution and errors, on small generated fi
   SUBCASE("label count differs from image count") {
     write_bytes(dir.file("t10k-labels-idx1-ubyte"), idx(1, {2}, {4, 0}));
     CHECK(error_of([&] { load_fashion_mnist("test", dir.str()); }) ==
+          dir.file("t10k-labels-idx1-ubyte") + ": 2 labels for 3 images in " + dir.file("t10k-images-idx3-ubyte"));
+  }
+  SUBCASE("the first items only, with the declared counts still checked") {
+    const Dataset all = load_fashion_mnist("test", dir.str());
+    const Dataset two = load_fashion_mnist("test", dir.str(), 2);
+    REQUIRE(two.size() == 2);
+    CHECK(two.x == all.x.topRows(2));
+    CHECK(two.y == all.y.head(2));
+    CHECK(load_dataset("fashion-mnist", "test", dir.str(), 2).x == all.x.topRows(2));
+    CHECK(load_dataset("fashion-mnist", "test", dir.str(), 7).size() == 3);
+    write_bytes(dir.file("t10k-labels-idx1-ubyte"), idx(1, {2}, {4, 0}));
+    CHECK(error_of([&] { load_fashion_mnist("test", dir.str(), 1); }) ==
           dir.file("t10k-labels-idx1-ubyte") + ": 2 labels for 3 images in " + dir.file("t10k-images-idx3-ubyte"));
   }
   SUBCASE("label out of range") {

@@ -176,3 +176,34 @@ TEST_CASE("idx: malformed files give one-line errors naming the file and the pro
     CHECK(msg.rfind(pgz + ": corrupt gzip stream: ", 0) == 0);
   }
 }
+
+TEST_CASE("idx: a prefix read returns the first items and stops reading there") {
+  ScratchDir dir("idx-prefix");
+  const std::vector<std::uint8_t> pixels = random_bytes(9 * 4 * 3, 4);
+  const auto bytes = idx_bytes(0x08, {9, 4, 3}, pixels);
+  for (const bool gz : {false, true}) {
+    CAPTURE(gz);
+    const std::string whole = dir.file(gz ? "whole.gz" : "whole"), cut = dir.file(gz ? "cut.gz" : "cut");
+    // `cut` ends after image 5 of 9: a prefix of up to 5 images reads, the whole file does not.
+    const std::vector<std::uint8_t> cut_bytes(bytes.begin(), bytes.begin() + 16 + 5 * 12);
+    if (gz) {
+      write_gz(whole, bytes);
+      write_gz(cut, cut_bytes);
+    } else {
+      write_bytes(whole, bytes);
+      write_bytes(cut, cut_bytes);
+    }
+    for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(5), std::size_t(8)}) {
+      CAPTURE(n);
+      const IdxImages im = read_idx_images(whole, n);
+      CHECK(im.count == 9);  // the declared count
+      CHECK(im.pixels == std::vector<std::uint8_t>(pixels.begin(), pixels.begin() + std::ptrdiff_t(n * 12)));
+    }
+    // At or above the declared count the whole file is read and checked.
+    CHECK(read_idx_images(whole, 9).pixels == pixels);
+    CHECK(read_idx_images(whole, 100).pixels == pixels);
+    CHECK(read_idx_images(cut, 5).pixels == std::vector<std::uint8_t>(pixels.begin(), pixels.begin() + 60));
+    CHECK(error_of([&] { read_idx_images(cut, 6); }) == cut + ": truncated: expected 124 bytes (header 16 + data 108), got 76");
+    CHECK(error_of([&] { read_idx_images(cut); }) == cut + ": truncated: expected 124 bytes (header 16 + data 108), got 76");
+  }
+}
