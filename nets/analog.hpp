@@ -155,6 +155,11 @@ class AnalogNetwork {
 
   /// Draws one device instance (all device-to-device randomness from `prog`).
   std::unique_ptr<AnalogInstance> program(const Stream& prog) const;
+  /// Entries of the trial-invariant input caches of all layers (InputCache in analog.cpp: the
+  /// quantized input and SNR reference products of layers that no analog node precedes, recorded by
+  /// the first evaluation of each chunk and served to later instances; results are bit-identical with
+  /// or without them).
+  std::size_t cached_chunks() const;
 
   struct Layer;  // per analog layer design data (analog.cpp)
 
