@@ -593,9 +593,13 @@ int run_mc(const McOptions& o) {
   long long remaining = 0;
   for (const auto& s : r.points) remaining += c.mc.trials - s.done_count();
   Progress progress("mc", remaining, "trials", o.progress && lead);
-  const int rounds = (c.mc.trials + c.mc.round - 1) / c.mc.round;
+  // Rounds exist for the stopping rule and the MPI exchanges; without either, all trials are one
+  // parallel loop, so threads do not meet at a barrier every mc.round trials (where, on a loaded
+  // machine, one waits for the other to be scheduled again). Results do not depend on it.
+  const int per_round = c.mc.ci_half_width > 0 || mpi.size() > 1 ? c.mc.round : c.mc.trials;
+  const int rounds = (c.mc.trials + per_round - 1) / per_round;
   for (int round = 0; round < rounds; ++round) {
-    const int t0 = round * c.mc.round, t1 = std::min(c.mc.trials, t0 + c.mc.round);
+    const int t0 = round * per_round, t1 = std::min(c.mc.trials, t0 + per_round);
     std::vector<Job> jobs;
     for (std::size_t p = 0; p < P; ++p) {
       if (r.points[p].stopped) continue;
