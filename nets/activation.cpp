@@ -13,6 +13,41 @@ Shape chw(const LayerSpec& spec) {
   detail::Args a(spec, {"c", "h", "w"});
   return {a("c"), a("h"), a("w")};
 }
+
+/// y = f(x) elementwise; with `train`, mask[i] = pass(x[i]) (where the gradient flows), over
+/// fixed-size blocks in parallel.
+template <class F, class Pass>
+void masked_forward(const Matrix& x, Matrix& y, bool train, std::vector<std::uint8_t>& mask, F f, Pass pass) {
+  const long n = x.size();
+  y.resize(x.rows(), x.cols());
+  if (train) mask.resize(std::size_t(n));
+  const float* in = x.data();
+  float* out = y.data();
+  std::uint8_t* m = mask.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) out[i] = f(in[i]);
+    if (train)
+      for (long i = i0; i < i1; ++i) m[i] = pass(in[i]);
+  }
+}
+
+/// dx = dy where the mask of the last train-mode forward is set, else 0.
+void masked_backward(const Matrix& dy, Matrix& dx, const std::vector<std::uint8_t>& mask) {
+  const long n = dy.size();
+  dx.resize(dy.rows(), dy.cols());
+  const float* g = dy.data();
+  float* d = dx.data();
+  const std::uint8_t* m = mask.data();
+  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
+    for (long i = i0; i < i1; ++i) d[i] = m[i] ? g[i] : 0.f;
+  }
+}
 }  // namespace
 
 std::unique_ptr<Layer> ReLU::make(const LayerSpec& spec) { return std::make_unique<ReLU>(chw(spec)); }
@@ -24,37 +59,14 @@ LayerSpec ReLU::spec() const { return {"relu", {{"c", shape_.c}, {"h", shape_.h}
 
 void ReLU::forward(const Matrix& x, Matrix& y, Mode mode) {
   detail::check_features("relu", "x", x, shape_.size());
-  const long n = x.size();
-  y.resize(x.rows(), x.cols());
   have_mask_ = mode == Mode::train;
   rows_ = x.rows();
-  if (have_mask_) mask_.resize(n);
-  const float* in = x.data();
-  float* out = y.data();
-  std::uint8_t* m = mask_.data();
-  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
-    for (long i = i0; i < i1; ++i) out[i] = in[i] > 0.f ? in[i] : 0.f;
-    if (have_mask_)
-      for (long i = i0; i < i1; ++i) m[i] = in[i] > 0.f;
-  }
+  masked_forward(x, y, have_mask_, mask_, [](float v) { return v > 0.f ? v : 0.f; }, [](float v) { return v > 0.f; });
 }
 
 void ReLU::backward(const Matrix& dy, Matrix& dx) {
   detail::check_backward("relu", have_mask_, rows_, dy, shape_.size());
-  const long n = dy.size();
-  dx.resize(dy.rows(), dy.cols());
-  const float* g = dy.data();
-  float* d = dx.data();
-  const std::uint8_t* m = mask_.data();
-  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
-    for (long i = i0; i < i1; ++i) d[i] = m[i] ? g[i] : 0.f;
-  }
+  masked_backward(dy, dx, mask_);
 }
 
 Clip::Clip(Shape shape, double min, double max) : shape_(shape), min_(min), max_(max) {
@@ -76,38 +88,17 @@ LayerSpec Clip::spec() const {
 
 void Clip::forward(const Matrix& x, Matrix& y, Mode mode) {
   detail::check_features("clip", "x", x, shape_.size());
-  const long n = x.size();
-  y.resize(x.rows(), x.cols());
   have_mask_ = mode == Mode::train;
   rows_ = x.rows();
-  if (have_mask_) mask_.resize(n);
   const float lo = float(min_), hi = float(max_);
-  const float* in = x.data();
-  float* out = y.data();
-  std::uint8_t* m = mask_.data();
-  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
-    for (long i = i0; i < i1; ++i) out[i] = std::min(std::max(in[i], lo), hi);  // NaN stays NaN
-    if (have_mask_)
-      for (long i = i0; i < i1; ++i) m[i] = in[i] > lo && in[i] < hi;
-  }
+  masked_forward(
+      x, y, have_mask_, mask_, [lo, hi](float v) { return std::min(std::max(v, lo), hi); },  // NaN stays NaN
+      [lo, hi](float v) { return v > lo && v < hi; });
 }
 
 void Clip::backward(const Matrix& dy, Matrix& dx) {
   detail::check_backward("clip", have_mask_, rows_, dy, shape_.size());
-  const long n = dy.size();
-  dx.resize(dy.rows(), dy.cols());
-  const float* g = dy.data();
-  float* d = dx.data();
-  const std::uint8_t* m = mask_.data();
-  const long blocks = (n + detail::kElementBlock - 1) / detail::kElementBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long i0 = blk * detail::kElementBlock, i1 = std::min(n, i0 + detail::kElementBlock);
-    for (long i = i0; i < i1; ++i) d[i] = m[i] ? g[i] : 0.f;
-  }
+  masked_backward(dy, dx, mask_);
 }
 
 Flatten::Flatten(Shape in) : in_(in) { detail::check_shape("flatten", "", in); }

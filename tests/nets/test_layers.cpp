@@ -14,23 +14,13 @@
 #include "nets/dense.hpp"
 #include "nets/layer.hpp"
 #include "nets/pool.hpp"
+#include "tests/common/layer_helpers.hpp"
 
 using namespace aimc;
 using namespace aimc::nets;
+using namespace aimc::test;
 
 namespace {
-
-constexpr double kU = 5.9604644775390625e-08;  // unit roundoff of float, 2^-24
-
-/// Higham's gamma_n = n u / (1 - n u): a float sum of n products (any order, with or without FMA)
-/// differs from the exact value by at most gamma_n times the sum of the absolute products.
-double gamma_n(long n) { return n * kU / (1 - n * kU); }
-
-Matrix normal(long rows, long cols, Stream& s, float sd = 1.f) {
-  Matrix m(rows, cols);
-  s.fill_normal(m, 0.f, sd);
-  return m;
-}
 
 /// Straightforward convolution in double over (b, oh, ow, co, kh, kw, ci); also returns, per output,
 /// the sum of |products| + |bias| for the rounding bound.
@@ -57,21 +47,6 @@ void naive_conv(const Matrix& x, Shape in, const Matrix& w, const Matrix& bias, 
         }
 }
 
-/// Sets the OpenMP thread count for a scope and restores it.
-struct Threads {
-  int saved = omp_get_max_threads();
-  explicit Threads(int n) { omp_set_num_threads(n); }
-  ~Threads() { omp_set_num_threads(saved); }
-};
-
-std::string error_of(const LayerSpec& spec) {
-  try {
-    make_layer(spec);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
