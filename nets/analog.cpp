@@ -274,7 +274,7 @@ class InputCache {
     {
       std::lock_guard<std::mutex> g(m_);
       auto it = entries_.find(chunk);
-      if (it == entries_.end()) return nullptr;
+      if (it == entries_.end() || !it->second) return nullptr;
       e = it->second;
     }
     if (e->x.rows() != x.rows() || e->x.cols() != x.cols() ||
@@ -282,22 +282,25 @@ class InputCache {
       return nullptr;
     return e;
   }
+  /// Entries held (refusals not counted).
   std::size_t size() const {
     std::lock_guard<std::mutex> g(m_);
-    return entries_.size();
+    return std::size_t(std::count_if(entries_.begin(), entries_.end(), [](const auto& kv) { return kv.second != nullptr; }));
   }
-  /// Whether an entry for `chunk` is still to be recorded (none yet, none other under way).
+  /// Whether an entry for `chunk` is still to be recorded: none yet, none refused, budget left.
   bool wanted(std::uint64_t chunk) const {
     std::lock_guard<std::mutex> g(m_);
-    return entries_.find(chunk) == entries_.end();
+    return entries_.find(chunk) == entries_.end() && in_use().load() < kBudgetBytes;
   }
-  /// Publishes e for `chunk` unless one is there or the budget would be exceeded.
+  /// Publishes e for `chunk` unless one is there; beyond the budget the chunk is marked refused (an
+  /// empty entry), so that later instances do not record it again.
   void insert(std::uint64_t chunk, std::shared_ptr<const Entry> e) {
     const std::size_t b = e->bytes();
     std::lock_guard<std::mutex> g(m_);
     if (entries_.count(chunk)) return;
     if (in_use().fetch_add(b) + b > kBudgetBytes) {
       in_use().fetch_sub(b);
+      entries_.emplace(chunk, nullptr);
       return;
     }
     bytes_ += b;
