@@ -38,6 +38,16 @@ class ArrayModel {
   /// w: (rows, cols) signed weights in weight units; |w| <= w_max is mapped to the device range.
   virtual std::unique_ptr<ProgrammedArray> program(const Eigen::Ref<const Matrix>& w, float w_max,
                                                    Stream& prog) const = 0;
+  /// program(w, w_max, prog), drawn into `old` (an array of this model) where the model can, so that
+  /// a Monte Carlo loop reuses the memory of its previous instance instead of allocating and freeing
+  /// it every trial (which costs page faults when the allocator returns it to the system). The result
+  /// equals program(w, w_max, prog) exactly. The default programs a new array.
+  virtual std::unique_ptr<ProgrammedArray> reprogram(std::unique_ptr<ProgrammedArray> old,
+                                                     const Eigen::Ref<const Matrix>& w, float w_max,
+                                                     Stream& prog) const {
+    old.reset();
+    return program(w, w_max, prog);
+  }
 };
 
 }  // namespace aimc::devices

@@ -185,14 +185,18 @@ namespace {
 /// The device-to-device draws of one half (0: G+, 1: G-) of the differential pair, per device in
 /// row-major order. Each effect has its own child stream, so the draws of one do not depend on whether
 /// another is enabled, and the two halves are independent.
+/// The normals live in a buffer per thread and half that keeps its memory from tile to tile.
 struct HalfDraws {
-  std::vector<float> z;        // programming variation: one standard normal per device
+  const float* z = nullptr;     // programming variation: one standard normal per device (or none)
   std::optional<Stream> stuck;  // one uniform per device
   std::optional<Stream> drift;  // one normal per device (drift exponent)
   HalfDraws(const RramParams& p, Stream& prog, std::uint64_t half, std::size_t n) {
     if (p.sigma_prog > 0.0) {
-      z.resize(n);
-      prog.child("rram.variation", {half}).fill_normal(z);
+      static thread_local std::vector<float> buffer[2];
+      std::vector<float>& b = buffer[half];
+      if (b.size() < n) b.resize(n);
+      prog.child("rram.variation", {half}).fill_normal(std::span<float>(b.data(), n));
+      z = b.data();
     }
     if (p.p_stuck_min > 0.0 || p.p_stuck_max > 0.0) stuck.emplace(prog.child("rram.stuck", {half}));
     if (p.t_read_s > p.t0_s && p.sigma_drift_nu > 0.0) drift.emplace(prog.child("rram.drift", {half}));
@@ -251,6 +255,24 @@ void realize_row(const RramParams& p, ProgModel model, double* g, Eigen::Index C
 
 std::unique_ptr<RramProgrammedArray> RramArrayModel::program_rram(const Eigen::Ref<const Matrix>& w, float w_max,
                                                                   Stream& prog) const {
+  auto a = std::unique_ptr<RramProgrammedArray>(new RramProgrammedArray());
+  program_into(*a, w, w_max, prog);
+  return a;
+}
+
+std::unique_ptr<ProgrammedArray> RramArrayModel::reprogram(std::unique_ptr<ProgrammedArray> old,
+                                                           const Eigen::Ref<const Matrix>& w, float w_max,
+                                                           Stream& prog) const {
+  if (auto* a = dynamic_cast<RramProgrammedArray*>(old.get())) {
+    program_into(*a, w, w_max, prog);
+    return old;
+  }
+  old.reset();
+  return program(w, w_max, prog);
+}
+
+void RramArrayModel::program_into(RramProgrammedArray& a, const Eigen::Ref<const Matrix>& w, float w_max,
+                                  Stream& prog) const {
   if (!(w_max > 0.f) || !std::isfinite(w_max)) fail_param("rram.w_max", w_max, "must be positive and finite");
   if (w.rows() < 1 || w.cols() < 1 || w.rows() > p_.rows || w.cols() > p_.cols)
     throw Error("rram program: weight block " + std::to_string(w.rows()) + " x " + std::to_string(w.cols()) +
@@ -264,19 +286,18 @@ std::unique_ptr<RramProgrammedArray> RramArrayModel::program_rram(const Eigen::R
   const double log_t = p_.t_read_s > p_.t0_s ? std::log(p_.t_read_s / p_.t0_s) : 0.0;
   HalfDraws dp(p_, prog, 0, n), dn(p_, prog, 1, n);
 
-  auto a = std::unique_ptr<RramProgrammedArray>(new RramProgrammedArray());
-  a->scale_ = wm / span;
-  a->has_read_noise_ = p_.sigma_read > 0.0;
-  const double s2 = a->scale_ * a->scale_;
+  a.scale_ = wm / span;
+  a.has_read_noise_ = p_.sigma_read > 0.0;
+  const double s2 = a.scale_ * a.scale_;
   const bool relative_read = p_.read_model != "additive";
   const double k_rel = p_.sigma_read * p_.sigma_read * s2;
   const bool ir = p_.r_wire_Ohm > 0.0;
-  a->g_plus_.resize(R, C);
-  a->g_minus_.resize(R, C);
-  a->f_plus_.resize(R, C);
-  a->f_minus_.resize(R, C);
-  a->w_eff_.resize(R, C);
-  if (relative_read) a->var_.resize(R, C);
+  a.g_plus_.resize(R, C);
+  a.g_minus_.resize(R, C);
+  a.f_plus_.resize(R, C);
+  a.f_minus_.resize(R, C);
+  a.w_eff_.resize(R, C);
+  if (relative_read) a.var_.resize(R, C);
   MatrixD gp_ir, gn_ir;  // double conductances for the IR-drop solve
   if (ir) {
     gp_ir.resize(R, C);
@@ -297,16 +318,16 @@ std::unique_ptr<RramProgrammedArray> RramArrayModel::program_rram(const Eigen::R
       gn[j] = gmin + g_per_w * std::max(-wc, 0.0);
     }
     const std::size_t k0 = std::size_t(i * C);
-    realize_row(p_, model, gp.data(), C, dp.z.empty() ? nullptr : dp.z.data() + k0, dp, a->f_plus_.row(i).data(), log_t);
-    realize_row(p_, model, gn.data(), C, dn.z.empty() ? nullptr : dn.z.data() + k0, dn, a->f_minus_.row(i).data(), log_t);
-    float *op = a->g_plus_.row(i).data(), *on = a->g_minus_.row(i).data(), *we = a->w_eff_.row(i).data();
+    realize_row(p_, model, gp.data(), C, dp.z ? dp.z + k0 : nullptr, dp, a.f_plus_.row(i).data(), log_t);
+    realize_row(p_, model, gn.data(), C, dn.z ? dn.z + k0 : nullptr, dn, a.f_minus_.row(i).data(), log_t);
+    float *op = a.g_plus_.row(i).data(), *on = a.g_minus_.row(i).data(), *we = a.w_eff_.row(i).data();
     for (Eigen::Index j = 0; j < C; ++j) {
       op[j] = float(gp[j]);
       on[j] = float(gn[j]);
-      we[j] = float((gp[j] - gn[j]) * a->scale_);
+      we[j] = float((gp[j] - gn[j]) * a.scale_);
     }
     if (relative_read) {
-      float* v = a->var_.row(i).data();
+      float* v = a.var_.row(i).data();
       for (Eigen::Index j = 0; j < C; ++j) v[j] = float((gp[j] * gp[j] + gn[j] * gn[j]) * k_rel);
     }
     if (ir) {
@@ -318,16 +339,14 @@ std::unique_ptr<RramProgrammedArray> RramArrayModel::program_rram(const Eigen::R
   }
   if (!finite) throw Error("rram program: weight block contains non-finite values");
   if (ir)
-    a->w_eff_ = ((ir_drop_first_order(gp_ir, p_.r_wire_Ohm) - ir_drop_first_order(gn_ir, p_.r_wire_Ohm)) * a->scale_)
+    a.w_eff_ = ((ir_drop_first_order(gp_ir, p_.r_wire_Ohm) - ir_drop_first_order(gn_ir, p_.r_wire_Ohm)) * a.scale_)
                     .cast<float>();
 
   // Read noise of the pair in weight units^2: (var(G+) + var(G-)) * scale^2. Read noise acts on the
   // conductances after IR-drop folding to first order only (its IR-drop modulation is O(r * sigma)).
-  if (!relative_read) {
-    a->uniform_var_ = true;
-    a->var0_ = float(2.0 * std::pow(p_.sigma_read * p_.g_max_S, 2) * s2);
-  }
-  return a;
+  a.uniform_var_ = !relative_read;
+  a.var0_ = relative_read ? 0.f : float(2.0 * std::pow(p_.sigma_read * p_.g_max_S, 2) * s2);
+  if (!relative_read) a.var_.resize(0, 0);
 }
 
 RramParams RramArrayModel::contract_ideal() {

@@ -140,6 +140,9 @@ class RramArrayModel final : public ArrayModel {
   /// Same, returning the concrete type (access to conductances, faults, mvm_sampled).
   std::unique_ptr<RramProgrammedArray> program_rram(const Eigen::Ref<const Matrix>& w, float w_max,
                                                     Stream& prog) const;
+  /// program() into `old` when it is an RRAM tile (its matrices keep their memory), else a new tile.
+  std::unique_ptr<ProgrammedArray> reprogram(std::unique_ptr<ProgrammedArray> old, const Eigen::Ref<const Matrix>& w,
+                                             float w_max, Stream& prog) const override;
 
   /// Contract-suite hooks (tests/devices/test_array_contract.cpp).
   static RramParams contract_ideal();
@@ -147,6 +150,8 @@ class RramArrayModel final : public ArrayModel {
   static std::vector<std::pair<RramParams, std::string>> contract_invalid();
 
  private:
+  /// Draws tile `a` anew from w: every member of `a` is set (program_rram on a fresh tile).
+  void program_into(RramProgrammedArray& a, const Eigen::Ref<const Matrix>& w, float w_max, Stream& prog) const;
   RramParams p_;
 };
 

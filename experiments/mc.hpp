@@ -74,8 +74,10 @@ struct TrialResult {
 };
 
 /// Runs trial t of one prepared point (the building block of campaigns, tests and benchmarks).
+/// `reuse`: if given, the device instance is drawn into *reuse when it holds one (of `an`) and left
+/// there for the next trial (AnalogNetwork::program in place); the result does not depend on it.
 TrialResult run_trial(const nets::AnalogNetwork& an, const Matrix& x_prefix, const VectorI& labels, const McParams& mc,
-                      std::uint64_t trial);
+                      std::uint64_t trial, std::unique_ptr<nets::AnalogInstance>* reuse = nullptr);
 
 struct McOptions {
   std::string config;

@@ -529,30 +529,43 @@ double AnalogNetwork::w_max(std::size_t l) const { return layers_.at(l)->w_max; 
 std::unique_ptr<AnalogInstance> AnalogNetwork::program(const Stream& prog) const {
   std::unique_ptr<AnalogInstance> inst(new AnalogInstance(*this));
   for (std::size_t l = 0; l < layers_.size(); ++l) {
+    auto st = std::make_shared<AnalogInstance::Tiles>(*layers_[l], l, inst->ctx_);
+    dynamic_cast<MatmulLayer&>(inst->net_.layer(layers_[l]->index)).set_product(st);
+    inst->products_.push_back(std::move(st));
+  }
+  program(*inst, prog);
+  return inst;
+}
+
+void AnalogNetwork::program(AnalogInstance& inst, const Stream& prog) const {
+  if (&inst.owner_ != this) throw Error("AnalogNetwork::program: the instance was programmed by another network");
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = *layers_[l];
     const Matrix& W = as_matmul(net_, L.index).weight();
-    auto st = std::make_shared<AnalogInstance::Tiles>(L, l, inst->ctx_);
+    AnalogInstance::Tiles& st = *inst.products_[l];
+    const bool fresh = st.tiles.empty();
+    st.sas.clear();
+    std::size_t t = 0;
     for (int k = 0; k < L.S(); ++k) {
       const Matrix& Wk = L.slices.empty() ? W : L.slices[std::size_t(k)];
       for (int r = 0; r < L.rb(); ++r)
-        for (int c = 0; c < L.cb(); ++c) {
+        for (int c = 0; c < L.cb(); ++c, ++t) {
           const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
           Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
           if (!L.slices.empty()) ps = ps.child("slice", {std::uint64_t(k)});
-          st->tiles.push_back(L.model->program(Wk.block(L.row0[r], L.col0[c], rk, ck), L.w_max, ps));
+          const auto block = Wk.block(L.row0[r], L.col0[c], rk, ck);
+          if (fresh) st.tiles.push_back(L.model->program(block, L.w_max, ps));
+          else st.tiles[t] = L.model->reprogram(std::move(st.tiles[t]), block, L.w_max, ps);
           if (L.cfg.mapping.readout == "sense_amp") {
             Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
             if (!L.slices.empty()) ss = ss.child("slice", {std::uint64_t(k)});
             SenseAmp sa(L.cfg.sense_amp, ck, ss);
             sa.set_scale(L.sa_scale[std::size_t((k * L.rb() + r) * L.cb() + c)]);
-            st->sas.push_back(std::move(sa));
+            st.sas.push_back(std::move(sa));
           }
         }
     }
-    dynamic_cast<MatmulLayer&>(inst->net_.layer(L.index)).set_product(st);
-    inst->products_.push_back(std::move(st));
   }
-  return inst;
 }
 
 AnalogInstance::AnalogInstance(const AnalogNetwork& owner) : owner_(owner), net_(owner.net_.share()) {}

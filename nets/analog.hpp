@@ -155,6 +155,10 @@ class AnalogNetwork {
 
   /// Draws one device instance (all device-to-device randomness from `prog`).
   std::unique_ptr<AnalogInstance> program(const Stream& prog) const;
+  /// Draws `inst` (an instance of this network) anew from `prog`, in place: equal to program(prog),
+  /// without allocating the tiles, converters' buffers and network view again (a trial loop keeps one
+  /// instance per thread).
+  void program(AnalogInstance& inst, const Stream& prog) const;
   /// Entries of the trial-invariant input caches of all layers (InputCache in analog.cpp: the
   /// quantized input and SNR reference products of layers that no analog node precedes, recorded by
   /// the first evaluation of each chunk and served to later instances; results are bit-identical with

@@ -143,6 +143,24 @@ TEST_CASE_TEMPLATE_DEFINE("array contract: same streams give identical draws", M
   CHECK(y1 == y2);
 }
 
+TEST_CASE_TEMPLATE_DEFINE("array contract: reprogram into an old array equals program", M, contract_reprogram_id) {
+  // reprogram() may reuse the old array's memory; what it draws must be what program() draws.
+  const M model(M::contract_noisy());
+  const Fixture f = fixture<M>();
+  Stream p0(kSeed, "program", {1}), p1(kSeed, "program", {2}), p2(kSeed, "program", {2});
+  auto old = model.program(f.w, kWMax, p0);
+  const Matrix w0 = old->effective_weights();
+  auto again = model.reprogram(std::move(old), f.w, kWMax, p1);
+  auto fresh = model.program(f.w, kWMax, p2);
+  CHECK(again->effective_weights() == fresh->effective_weights());
+  CHECK(again->effective_weights() != w0);
+  Stream r1(kSeed, "read", {2, 3}), r2(kSeed, "read", {2, 3});
+  Matrix y1, y2;
+  again->mvm(f.x, y1, r1);
+  fresh->mvm(f.x, y2, r2);
+  CHECK(y1 == y2);
+}
+
 TEST_CASE_TEMPLATE_DEFINE("array contract: different streams give different draws", M, contract_diff_id) {
   const M model(M::contract_noisy());
   const Fixture f = fixture<M>();
@@ -192,6 +210,7 @@ TEST_CASE_TEMPLATE_DEFINE("array contract: bad parameters are rejected naming th
 
 TEST_CASE_TEMPLATE_APPLY(contract_ideal_id, ContractModels);
 TEST_CASE_TEMPLATE_APPLY(contract_same_id, ContractModels);
+TEST_CASE_TEMPLATE_APPLY(contract_reprogram_id, ContractModels);
 TEST_CASE_TEMPLATE_APPLY(contract_diff_id, ContractModels);
 TEST_CASE_TEMPLATE_APPLY(contract_threads_id, ContractModels);
 TEST_CASE_TEMPLATE_APPLY(contract_bad_id, ContractModels);

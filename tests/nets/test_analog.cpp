@@ -436,3 +436,51 @@ TEST_CASE("analog: the trial-invariant input cache serves exactly what the full 
     same(eval(an, x2, 2), eval(fresh2, x2, 2));
   }
 }
+
+TEST_CASE("analog: an instance drawn anew in place equals a freshly programmed one") {
+  // AnalogNetwork::program(inst, stream) reuses the tiles of a previous draw (RRAM: in place; other
+  // substrates: new arrays); the oracle is program(stream) on a new instance. Every RRAM mechanism
+  // with a draw is on (variation, stuck-at faults, drift with spread, relative read noise), and the
+  // sense-amplifier read-out, whose offsets are drawn at programming, is one of the cases.
+  struct Case {
+    const Fixture* f;
+    std::string substrate, readout;
+  };
+  for (const Case& k : {Case{&mlp_fixture(), "rram", "adc"}, Case{&cnn_fixture(), "rram", "sense_amp"},
+                        Case{&mlp_fixture(), "sram_qs", "adc"}}) {
+    INFO(k.substrate << " / " << k.readout);
+    AnalogConfig c;
+    c.mapping.substrate = k.substrate;
+    c.mapping.readout = k.readout;
+    c.mapping.tile_rows = 16;
+    c.mapping.tile_cols = 8;
+    c.rram.sigma_prog = 0.05;
+    c.rram.prog_model = "lognormal";
+    c.rram.p_stuck_min = 0.01;
+    c.rram.p_stuck_max = 0.01;
+    c.rram.t_read_s = 3600;
+    c.rram.drift_nu = 0.01;
+    c.rram.sigma_drift_nu = 0.005;
+    c.rram.read_model = "relative";
+    c.rram.sigma_read = 0.02;
+    c.sense_amp.sigma_sa = 0.05;
+    const Fixture& f = *k.f;
+    AnalogNetwork an(f.net, c, f.train_set.x.topRows(100));
+    const Matrix x = an.prefix(f.test_set.x.topRows(60));
+    auto reused = an.program(Stream(9, "prog", {1}));
+    const Matrix y1 = reused->forward(x, Stream(9, "read"), 0);
+    an.program(*reused, Stream(9, "prog", {2}));
+    const Matrix y2 = reused->forward(x, Stream(9, "read"), 0);
+    const Matrix fresh2 = an.program(Stream(9, "prog", {2}))->forward(x, Stream(9, "read"), 0);
+    CHECK(y2 == fresh2);
+    CHECK(y1 != y2);  // the second draw is another chip
+    for (std::size_t l = 0; l < an.analog_layers().size(); ++l) {
+      const auto fresh = an.program(Stream(9, "prog", {2}));
+      for (std::size_t t = 0; t < reused->tiles(l).size(); ++t)
+        CHECK(reused->tiles(l)[t]->effective_weights() == fresh->tiles(l)[t]->effective_weights());
+    }
+    AnalogNetwork other(f.net, c, f.train_set.x.topRows(100));
+    CHECK(error_of([&] { other.program(*reused, Stream(9, "prog", {3})); }) ==
+          "AnalogNetwork::program: the instance was programmed by another network");
+  }
+}
