@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <cmath>
-#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -238,7 +238,6 @@ void AnalogStats::merge(const AnalogStats& o) {
   snr_samples += o.snr_samples;
 }
 
-/// Design data of one analog layer: where it is, how it is cut into tiles, its converters.
 /// What an analog layer computes from its input alone, kept across trials. A layer that no analog node
 /// precedes sees the same input in every trial of a campaign (the digital nodes are deterministic and
 /// the owner's weights are fixed at construction: instances only read them), so its quantized input,
@@ -317,6 +316,7 @@ class InputCache {
   std::size_t bytes_ = 0;
 };
 
+/// Design data of one analog layer: where it is, how it is cut into tiles, its converters.
 struct AnalogNetwork::Layer {
   std::size_t index = 0;  // network layer index
   AnalogConfig cfg;       // this layer's configuration (overrides applied)
