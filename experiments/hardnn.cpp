@@ -5,11 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
-#include <optional>
 
-#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/random.hpp"
@@ -22,7 +19,6 @@
 
 namespace aimc::experiments {
 
-namespace fs = std::filesystem;
 using namespace hardnn_detail;  // the campaign state and steps (hardnn_*.cpp)
 
 int run_hardnn(const HardnnOptions& o) {
@@ -33,13 +29,8 @@ int run_hardnn(const HardnnOptions& o) {
   const HardnnConfig c = parse_hardnn_config(cf);
   const auto& h = c.hardnn;
 
-  if (o.out.empty()) throw Error("hardnn: --out must name the results file");
   // One run per results file: a second run on the same --out fails here, before it reads or writes anything.
-  std::optional<FileLock> lock;
-  if (Mpi::world().rank() == 0) lock.emplace(o.out, "results file");
-  const bool exists = fs::exists(o.out);
-  if (exists && !o.resume && !o.force)
-    throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
+  const ResultsWriter file({.command = "hardnn", .path = o.out, .resume = o.resume, .force = o.force, .lead = lead});
 
   CampaignInputs inputs = load_campaign_inputs(c.file.path, c.model, c.data);  // writes nothing
   auto& model = inputs.model;
@@ -48,7 +39,7 @@ int run_hardnn(const HardnnOptions& o) {
 
   Run r;
   r.cfg = &c;
-  r.out = o.out;
+  r.file = &file;
   r.model_name = model.meta.name;
   r.model_accuracy = model.meta.test_accuracy;
   r.info = begin_run("aimc-hardnn", c.file, h.seed, mpi.size());
@@ -162,7 +153,7 @@ int run_hardnn(const HardnnOptions& o) {
         rc->done[row] = 1;
       },
       [&] { write_results(r); });
-  if (exists && o.resume) {
+  if (file.resuming()) {
     read_results(r);
     sched.replay();
   }

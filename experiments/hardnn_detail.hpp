@@ -15,6 +15,7 @@
 #include "core/tensor.hpp"
 #include "experiments/campaign.hpp"
 #include "experiments/hardnn.hpp"
+#include "experiments/results_writer.hpp"
 #include "experiments/run_info.hpp"
 #include "nets/fault.hpp"
 #include "nets/network.hpp"
@@ -97,7 +98,8 @@ struct Summary {
 
 struct Run {
   const HardnnConfig* cfg = nullptr;
-  std::string out, model_name;
+  const ResultsWriter* file = nullptr;
+  std::string model_name;
   RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
   double model_accuracy = kNaN;
   fault::ErrorModel model = fault::ErrorModel::bitflip_fixed;
@@ -151,7 +153,7 @@ Heuristic activation_heuristic(Run& r, nets::Network& net, const Matrix& x);
 Heuristic gradient_heuristic(Run& r, nets::Network& net, const Matrix& x, bool margin);
 
 // hardnn_results.cpp
-/// Writes the whole results file from the state (replace_h5).
+/// Writes the whole results file from the state (ResultsWriter::write).
 void write_results(const Run& r);
 /// --resume: the run info and the job records of the existing results file.
 void read_results(Run& r);

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 #include "core/stats.hpp"
+#include "experiments/results_writer.hpp"
 
 namespace aimc::experiments::hardnn_detail {
 
@@ -42,14 +42,9 @@ void write_results(const Run& r) {
   const auto& h = c.hardnn;
   const Summary s = summarize(r);
   const bool complete = r.campaign.complete();
-  replace_h5(r.out, [&](H5::H5File& f) {
-    H5::Group root = f.openGroup("/");
-    write_run_info(root, r.info);
-    h5::set_attr(root, "model_path", c.model.path);
-    h5::set_attr(root, "model_name", r.model_name);
-    h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
-    h5::set_attr(root, "dataset", c.data.dataset);
-    h5::set_attr(root, "subset", std::int64_t(c.data.subset));
+  ResultsContent content;
+  content.attributes = [&](H5::Group& root) {
+    write_model_attributes(root, c.model, c.data, r.model_name, r.model_accuracy);
     h5::set_attr(root, "clean_accuracy", r.clean_accuracy);
     h5::set_attr(root, "error_model", h.error_model);
     h5::set_attr(root, "fmaps", std::int64_t(r.fmaps.size()));
@@ -61,13 +56,14 @@ void write_results(const Run& r) {
       h5::set_attr(root, "analog_program_stream", "Stream(seed, \"hardnn.analog.program\")");
       h5::set_attr(root, "analog_read_stream", "Stream(seed, \"hardnn.analog.read\")");
     }
-
-    H5::Group res = h5::group(root, "resolved");
+  };
+  content.resolved = [&](H5::Group& res) {
     write_resolved(res, "model", c.model);
     write_resolved(res, "data", c.data);
     write_resolved(res, "hardnn", h);
     write_resolved_analog(res, c.analog);
-
+  };
+  content.groups = [&](H5::Group& root) {
     {
       H5::Group g = h5::group(root, "layers");
       std::vector<std::int64_t> idx, ord, ch, pos;
@@ -232,16 +228,17 @@ void write_results(const Run& r) {
       h5::write(t, "verify_seconds", std::vector<double>{r.verify_seconds}, "s",
                 "wall time of the verification jobs run by the latest process");
     }
-  });
+  };
+  r.file->write(r.info, content);
 }
 
 void read_results(Run& r) {
-  H5::H5File f = h5::open_read(r.out);
-  H5::Group root = f.openGroup("/");
-  resume_run(root, r.out, "aimc hardnn", r.info);
-  H5::Group j = h5::open_group(root, "jobs", r.out);
-  read_records(h5::open_group(j, "campaign", r.out), r.campaign, r.out);
-  read_records(h5::open_group(j, "verify", r.out), r.verify, r.out);
+  const std::string& out = r.file->path();
+  r.file->read("aimc hardnn", r.info, [&](const H5::Group& root) {
+    H5::Group j = h5::open_group(root, "jobs", out);
+    read_records(h5::open_group(j, "campaign", out), r.campaign, out);
+    read_records(h5::open_group(j, "verify", out), r.verify, out);
+  });
 }
 
 void print_summary(const Run& r, double seconds) {
@@ -297,7 +294,7 @@ void print_summary(const Run& r, double seconds) {
     }
   }
   std::printf("campaign %.1f s, verification %.1f s; results: %s (%.1f s)\n", r.campaign_seconds, r.verify_seconds,
-              r.out.c_str(), seconds);
+              r.file->path().c_str(), seconds);
 }
 
 }  // namespace aimc::experiments::hardnn_detail

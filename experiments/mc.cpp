@@ -5,14 +5,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <map>
-#include <optional>
 
 #include <omp.h>
 
-#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 #include "core/progress.hpp"
@@ -23,12 +20,12 @@
 #include "nets/model_io.hpp"
 #include "experiments/campaign.hpp"
 #include "experiments/mpi.hpp"
+#include "experiments/results_writer.hpp"
 #include "experiments/run_info.hpp"
 #include "experiments/sram_config.hpp"
 
 namespace aimc::experiments {
 
-namespace fs = std::filesystem;
 using nets::AnalogConfig;
 using nets::AnalogNetwork;
 
@@ -349,7 +346,8 @@ std::string point_name(std::size_t p) {
 
 struct Run {
   const McConfig* cfg = nullptr;
-  std::string out, model_name;
+  const ResultsWriter* file = nullptr;
+  std::string model_name;
   RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
   double model_accuracy = kNaN;
   int layers = 0;
@@ -379,29 +377,25 @@ void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
 
 namespace {
 
-/// Writes the whole results file (replace_h5: temporary file, fsync, rename), so a reader, a crash or a
+/// Writes the whole results file (ResultsWriter: temporary file, fsync, rename), so a reader, a crash or a
 /// full disk only ever leaves a complete file.
 void write_results(const Run& r) {
   const McConfig& c = *r.cfg;
-  replace_h5(r.out, [&](H5::H5File& f) {
-    H5::Group root = f.openGroup("/");
-    write_run_info(root, r.info);
-    h5::set_attr(root, "model_path", c.model.path);
-    h5::set_attr(root, "model_name", r.model_name);
-    h5::set_attr(root, "model_test_accuracy", r.model_accuracy);
-    h5::set_attr(root, "dataset", c.data.dataset);
-    h5::set_attr(root, "subset", std::int64_t(c.data.subset));
+  ResultsContent content;
+  content.attributes = [&](H5::Group& root) {
+    write_model_attributes(root, c.model, c.data, r.model_name, r.model_accuracy);
     h5::set_attr(root, "trials", std::int64_t(c.mc.trials));
     h5::set_attr(root, "points", std::int64_t(c.points()));
     h5::set_attr(root, "program_stream", "Stream(seed, \"mc.program\", {trial}) (core/random.hpp)");
     h5::set_attr(root, "read_stream", "Stream(seed, \"mc.read\", {trial}) (core/random.hpp)");
-
-    H5::Group res = h5::group(root, "resolved");
+  };
+  content.resolved = [&](H5::Group& res) {
     write_resolved(res, "model", c.model);
     write_resolved(res, "data", c.data);
     write_resolved(res, "mc", c.mc);
     write_resolved_analog(res, c.analog);
-
+  };
+  content.groups = [&](H5::Group& root) {
     {
       H5::Group keys = h5::group(root, "trial_keys");
       h5::write(keys, "program", r.program_keys, "", "64-bit key of each trial's programming stream (bit pattern as int64)");
@@ -465,37 +459,38 @@ void write_results(const Run& r) {
     h5::write(sm, "snr_db_mean", snr, "dB", "mean per-layer output SNR (points x analog layers)");
     H5::Group par = h5::group(sm, "param");
     for (const auto& a : c.sweep) h5::write(par, a.key, axis_vals[a.key], "", "this axis' value at each point");
-  });
+  };
+  r.file->write(r.info, content);
 }
 
 void read_results(Run& r) {
   const McConfig& c = *r.cfg;
-  H5::H5File f = h5::open_read(r.out);
-  H5::Group root = f.openGroup("/");
-  resume_run(root, r.out, "aimc Monte Carlo", r.info);
-  H5::Group pts = h5::open_group(root, "points", r.out);
-  for (std::size_t p = 0; p < c.points(); ++p) {
-    H5::Group g = h5::open_group(pts, point_name(p), r.out);
-    PointState& s = r.points[p];
-    auto done = h5::read_ints(g, "done", r.out);
-    auto acc = h5::read_doubles(g, "accuracy", r.out), loss = h5::read_doubles(g, "loss", r.out),
-         sat = h5::read_doubles(g, "adc_saturated", r.out), conv = h5::read_doubles(g, "adc_conversions", r.out);
-    MatrixD snr = h5::read_matrixd(g, "snr_db", r.out);
-    const std::size_t n = s.done.size();
-    if (done.size() != n || acc.size() != n || loss.size() != n || sat.size() != n || conv.size() != n ||
-        std::size_t(snr.rows()) != n || snr.cols() != s.snr.cols())
-      throw Error(r.out + ": --resume: point " + point_name(p) + " has unexpected dataset sizes");
-    for (std::size_t t = 0; t < done.size(); ++t) {
-      if (!done[t]) continue;
-      s.done[t] = 1;
-      s.accuracy[t] = acc[t];
-      s.loss[t] = loss[t];
-      s.saturated[t] = sat[t];
-      s.conversions[t] = conv[t];
-      s.snr.row(Eigen::Index(t)) = snr.row(Eigen::Index(t));
+  const std::string& out = r.file->path();
+  r.file->read("aimc Monte Carlo", r.info, [&](const H5::Group& root) {
+    H5::Group pts = h5::open_group(root, "points", out);
+    for (std::size_t p = 0; p < c.points(); ++p) {
+      H5::Group g = h5::open_group(pts, point_name(p), out);
+      PointState& s = r.points[p];
+      auto done = h5::read_ints(g, "done", out);
+      auto acc = h5::read_doubles(g, "accuracy", out), loss = h5::read_doubles(g, "loss", out),
+           sat = h5::read_doubles(g, "adc_saturated", out), conv = h5::read_doubles(g, "adc_conversions", out);
+      MatrixD snr = h5::read_matrixd(g, "snr_db", out);
+      const std::size_t n = s.done.size();
+      if (done.size() != n || acc.size() != n || loss.size() != n || sat.size() != n || conv.size() != n ||
+          std::size_t(snr.rows()) != n || snr.cols() != s.snr.cols())
+        throw Error(out + ": --resume: point " + point_name(p) + " has unexpected dataset sizes");
+      for (std::size_t t = 0; t < done.size(); ++t) {
+        if (!done[t]) continue;
+        s.done[t] = 1;
+        s.accuracy[t] = acc[t];
+        s.loss[t] = loss[t];
+        s.saturated[t] = sat[t];
+        s.conversions[t] = conv[t];
+        s.snr.row(Eigen::Index(t)) = snr.row(Eigen::Index(t));
+      }
+      s.stopped = h5::attr_int(g, "stopped_by_rule", out) != 0;
     }
-    s.stopped = h5::attr_int(g, "stopped_by_rule", r.out) != 0;
-  }
+  });
 }
 
 
@@ -518,7 +513,7 @@ void print_summary(const Run& r, double seconds) {
     for (double s : m.snr) snr += (snr.empty() ? "" : " ") + (std::isfinite(s) ? to_str(std::round(s * 10) / 10) : "inf");
     std::printf("%-26s  %.2e\n", snr.c_str(), m.sat_rate);
   }
-  std::printf("results: %s (%.1f s)\n", r.out.c_str(), seconds);
+  std::printf("results: %s (%.1f s)\n", r.file->path().c_str(), seconds);
 }
 
 }  // namespace
@@ -533,13 +528,8 @@ int run_mc(const McOptions& o) {
   const ConfigFile cf = load_config(o.config);
   const McConfig c = parse_mc_config(cf);
 
-  if (o.out.empty()) throw Error("mc: --out must name the results file");
   // One run per results file: a second run on the same --out fails here, before it reads or writes anything.
-  std::optional<FileLock> lock;
-  if (lead) lock.emplace(o.out, "results file");
-  const bool exists = fs::exists(o.out);
-  if (exists && !o.resume && !o.force)
-    throw Error(o.out + ": results file exists; pass --resume to continue it or --force to overwrite it");
+  const ResultsWriter file({.command = "mc", .path = o.out, .resume = o.resume, .force = o.force, .lead = lead});
 
   // Model and data (errors here leave any existing results untouched).
   CampaignInputs inputs = load_campaign_inputs(c.file.path, c.model, c.data);
@@ -563,7 +553,7 @@ int run_mc(const McOptions& o) {
 
   Run r;
   r.cfg = &c;
-  r.out = o.out;
+  r.file = &file;
   r.model_name = model.meta.name;
   r.model_accuracy = model.meta.test_accuracy;
   r.analog_layer_index = an[0]->analog_layers();
@@ -589,7 +579,7 @@ int run_mc(const McOptions& o) {
         r.points[job.unit].store(int(job.index), res);
       },
       [&] { write_results(r); });
-  if (exists && o.resume) {
+  if (file.resuming()) {
     read_results(r);
     sched.replay();
   }

@@ -3,12 +3,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <limits>
 #include <sstream>
 
-#include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
 #include "core/numerics.hpp"
@@ -18,13 +16,13 @@
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "experiments/mpi.hpp"
+#include "experiments/results_writer.hpp"
 #include "experiments/run_info.hpp"
 #include "experiments/sram_config.hpp"
 #include "nets/model_io.hpp"
 
 namespace aimc::experiments {
 
-namespace fs = std::filesystem;
 using namespace aimc::devices;
 
 // ---------------------------------------------------------------------------------------------
@@ -371,22 +369,24 @@ void write_axes(H5::Group& g, const std::vector<SnrAxis>& axes, std::size_t poin
 }
 
 
-void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& info,
+void write_snr_file(const ResultsWriter& file, const SnrConfig& c, const RunInfo& info,
                     const std::vector<ModelResults>& res, const AccResults& acc) {
-  replace_h5(out, [&](H5::H5File& f) {
-    H5::Group root = f.openGroup("/");
-    write_run_info(root, info);
+  ResultsContent content;
+  content.attributes = [&](H5::Group& root) {
     h5::set_attr(root, "models", c.run.models);
     h5::set_attr(root, "samples", std::int64_t(c.run.samples));
     h5::set_attr(root, "confidence", c.run.confidence);
     h5::set_attr(root, "mc_stream", "Stream(seed, \"snr.<model>\", {point}), child \"dp\" {sample} (core/random.hpp)");
-    H5::Group rs = h5::group(root, "resolved");
+  };
+  content.resolved = [&](H5::Group& rs) {
     write_resolved(rs, "snr", c.run);
     write_resolved(rs, "mpc", c.mpc);
     write_resolved(rs, "adc_energy", c.adc_energy);
     write_resolved_sram(rs, "qs", c.qs);
     write_resolved_sram(rs, "is", c.is);
     write_resolved_sram(rs, "qr", c.qr);
+  };
+  content.groups = [&](H5::Group& root) {
     for (const auto& r : res) {
       H5::Group g = h5::group(root, r.model);
       const std::size_t P = r.ana.size();
@@ -456,7 +456,8 @@ void write_snr_file(const std::string& out, const SnrConfig& c, const RunInfo& i
       h5::write(g, "min_mantissa_bits", mmin, "bit",
                 "per n: smallest swept mantissa with VRR >= vrr_min at it and every wider one (NaN: none)");
     }
-  });
+  };
+  file.write(info, content);
 }
 
 std::string fmt(double v, int prec = 2) {
@@ -530,9 +531,8 @@ int run_snr(const SnrOptions& o) {
   const Mpi& mpi = Mpi::world();
   if (mpi.size() > 1) throw Error("snr: runs on one process (its Monte Carlo is parallel with OpenMP); drop mpirun");
   const SnrConfig c = parse_snr_config(load_config(o.config));
-  if (o.out.empty()) throw Error("snr: --out must name the results file");
-  FileLock lock(o.out, "results file");  // one run per results file, before anything is read or written
-  if (fs::exists(o.out) && !o.force) throw Error(o.out + ": results file exists; pass --force to overwrite it");
+  // One run per results file, claimed before anything is read or written.
+  const ResultsWriter file({.command = "snr", .path = o.out, .resumable = false, .force = o.force});
 
   RunInfo info = begin_run("aimc-snr", c.file, c.run.seed, mpi.size());
 
@@ -562,7 +562,7 @@ int run_snr(const SnrOptions& o) {
   prog.finish();
   info.status = "complete";
   info.end_time = nets::utc_now();
-  write_snr_file(o.out, c, info, res, acc);
+  write_snr_file(file, c, info, res, acc);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (!o.quiet) {
     print_tables(c, res, acc);
