@@ -18,15 +18,6 @@ using namespace aimc::experiments;
 
 namespace {
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 RunInfo info_for(const std::string& config_text) {
   RunInfo info;
   info.format = "aimc-test";
@@ -42,20 +33,21 @@ RunInfo info_for(const std::string& config_text) {
 TEST_CASE("results writer: claiming --out names the command, the file and the way out") {
   test::ScratchDir dir("results-writer-claim");
   const std::string out = dir.file("r.h5");
-  CHECK(error_of([&] { ResultsWriter w({.command = "mc", .path = ""}); }) == "mc: --out must name the results file");
+  CHECK_THROWS_WITH_AS(ResultsWriter({.command = "mc", .path = ""}), "mc: --out must name the results file", Error);
   {
     ResultsWriter w({.command = "mc", .path = out});
     CHECK_FALSE(w.resuming());
     CHECK(std::filesystem::exists(out + ".lock"));
     // A second claim while the first holds the lock fails (FileLock), before it reads anything.
-    CHECK(error_of([&] { ResultsWriter w2({.command = "mc", .path = out}); }).find(out) != std::string::npos);
+    CHECK_THROWS_WITH_AS(ResultsWriter({.command = "mc", .path = out}), doctest::Contains(out.c_str()), Error);
   }
   CHECK_FALSE(std::filesystem::exists(out + ".lock"));
   std::ofstream(out) << "x";
-  CHECK(error_of([&] { ResultsWriter w({.command = "mc", .path = out}); }) ==
-        out + ": results file exists; pass --resume to continue it or --force to overwrite it");
-  CHECK(error_of([&] { ResultsWriter w({.command = "snr", .path = out, .resumable = false, .resume = true}); }) ==
-        out + ": results file exists; pass --force to overwrite it");
+  const std::string resumable = out + ": results file exists; pass --resume to continue it or --force to overwrite it";
+  CHECK_THROWS_WITH_AS(ResultsWriter({.command = "mc", .path = out}), resumable.c_str(), Error);
+  const std::string not_resumable = out + ": results file exists; pass --force to overwrite it";
+  CHECK_THROWS_WITH_AS(ResultsWriter({.command = "snr", .path = out, .resumable = false, .resume = true}),
+                       not_resumable.c_str(), Error);
   CHECK(ResultsWriter({.command = "mc", .path = out, .resume = true}).resuming());
   CHECK_FALSE(ResultsWriter({.command = "mc", .path = out, .force = true}).resuming());
   CHECK_FALSE(ResultsWriter({.command = "snr", .path = out, .resumable = false, .force = true}).resuming());
@@ -112,11 +104,11 @@ TEST_CASE("results writer: run info, campaign attributes, /resolved and groups; 
   CHECK(again.resumed == 1);
   bool called = false;
   RunInfo other = info_for("[a]\nb = 2\n");
-  CHECK(error_of([&] { w.read("aimc test", other, [&](const H5::Group&) { called = true; }); }).find("different config") !=
-        std::string::npos);
+  CHECK_THROWS_WITH_AS(w.read("aimc test", other, [&](const H5::Group&) { called = true; }),
+                       doctest::Contains("written with a different config"), Error);
   RunInfo wrong = info_for("[a]\nb = 1\n");
   wrong.format = "aimc-mc";
-  CHECK(error_of([&] { w.read("aimc Monte Carlo", wrong, [&](const H5::Group&) { called = true; }); }) ==
-        out + ": --resume: not an aimc Monte Carlo results file");
+  const std::string not_mc = out + ": --resume: not an aimc Monte Carlo results file";
+  CHECK_THROWS_WITH_AS(w.read("aimc Monte Carlo", wrong, [&](const H5::Group&) { called = true; }), not_mc.c_str(), Error);
   CHECK_FALSE(called);
 }
