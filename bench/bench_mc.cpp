@@ -6,12 +6,16 @@
 //      the digital forward of the same network on the same images in chunks of the same size.
 //   2. MLP, (a), batch 100: many trials, each programming a fresh instance and evaluating 100 images,
 //      OpenMP over trials on all threads; wall time per trial amortized over the threads.
+//   3. ResNet-20 on 32 x 32 x 3 inputs (randomly initialized, BatchNorm folded), one batch of 100
+//      images, single-threaded: the digital forward as a fraction of this machine's Eigen float GEMM
+//      peak, and one trial (a) against that forward.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -22,6 +26,7 @@
 #include "data/fashion_mnist.hpp"
 #include "experiments/mc.hpp"
 #include "nets/analog.hpp"
+#include "nets/fold.hpp"
 #include "nets/model_io.hpp"
 
 namespace {
@@ -50,6 +55,8 @@ struct Options {
   int batch = 100, batch_trials = 400, batch_repeats = 5;
   double sigma_prog = 0.05, sigma_read = 0.01;
   bool skip_cnn = false, no_snr = false;
+  int resnet_depth = 20, gemm_size = 1024, gemm_repeats = 7;
+  bool skip_resnet = false, resnet_only = false;
   std::string profile;  // run only this case, `repeats` times (for perf/callgrind)
 };
 
@@ -184,6 +191,131 @@ void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const da
               1.0 / all, mean);
 }
 
+/// "load average 1.23 1.10 0.98" from getloadavg: timings on a shared machine are only indicative.
+std::string load_average() {
+  double la[3] = {0, 0, 0};
+  if (getloadavg(la, 3) != 3) return "load average unknown";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "load average %.2f %.2f %.2f", la[0], la[1], la[2]);
+  return buf;
+}
+
+/// Eigen float GEMM throughput (GFLOP/s, 2 n^3 flops a product) of C = A B with n x n row-major
+/// matrices (aimc::Matrix, the engine's type, Eigen blocking pinned by pin_numerics), on `threads`
+/// threads, each running its own product at the same time (EIGEN_DONT_PARALLELIZE: an aimc product
+/// never uses more than one thread). Median over `repeats` after one warm-up; the sum over threads.
+double gemm_gflops(int n, int repeats, int threads) {
+  const auto count = static_cast<std::size_t>(threads);
+  std::vector<Matrix> a(count, Matrix(n, n)), b(count, Matrix(n, n)), c(count, Matrix(n, n));
+  for (std::size_t t = 0; t < count; ++t) {
+    Stream s(1, "bench.gemm", {t});
+    s.fill_normal(a[t]);
+    s.fill_normal(b[t]);
+  }
+  auto once = [&] {
+#pragma omp parallel num_threads(threads)
+    {
+      const auto t = std::size_t(omp_get_thread_num());
+      c[t].noalias() = a[t] * b[t];
+    }
+  };
+  once();
+  const double sec = median_time(repeats, [&](int) { once(); });
+  return 2.0 * double(n) * double(n) * double(n) * threads / sec * 1e-9;
+}
+
+/// The ResNet case's network: make_resnet(depth, (3, 32, 32), 10) with random weights from a keyed
+/// stream (the timing does not depend on them; accuracy on random inputs is meaningless), BatchNorm
+/// folded into the convolutions as campaigns do (experiments::hardware_network), so the analog
+/// mapping sees Conv2d and Dense layers only.
+nets::Network resnet_network(int depth) {
+  nets::Network net = nets::make_resnet(depth, Shape{3, 32, 32}, 10);
+  Stream init(1, "bench.resnet.init");
+  net.init(init);
+  return nets::fold_batchnorm(net);
+}
+
+/// Random images (N(0, 1) per value) and labels for the ResNet case, from keyed streams.
+data::Dataset resnet_inputs(long long n, const std::string& purpose) {
+  data::Dataset d;
+  d.name = "bench/" + purpose;
+  d.shape = Shape{3, 32, 32};
+  d.classes = 10;
+  d.x.resize(Eigen::Index(n), d.shape.size());
+  d.y.resize(Eigen::Index(n));
+  Stream s(1, "bench.resnet." + purpose);
+  s.fill_normal(d.x);
+  for (Eigen::Index i = 0; i < d.y.size(); ++i) d.y(i) = std::int32_t(s.below(10));
+  return d;
+}
+
+/// ResNet on 32 x 32 x 3, one batch of `o.batch` images, single-threaded: digital forward (its
+/// throughput 2 MACs images / s against the 1-thread GEMM peak), trial (a) accuracy only (the
+/// target's case, as the batch-100 MLP case), trial (a) with per-layer SNR, programming alone;
+/// interleaved repeat by repeat like bench_model.
+void bench_resnet(const Options& o, double peak_gflops) {
+  omp_set_num_threads(1);
+  nets::Network net = resnet_network(o.resnet_depth);
+  const data::Dataset batch = resnet_inputs(o.batch, "test"), cal = resnet_inputs(o.calibration, "calibration");
+  const auto t_setup = Clock::now();
+  const nets::AnalogNetwork an(net, hardware(o, false), cal.x);
+  const double setup = seconds_since(t_setup);
+  const Matrix prefix = an.prefix(batch.x);
+  int tiles = 0;
+  for (std::size_t l = 0; l < an.analog_layers().size(); ++l) {
+    const auto [r, c] = an.tile_grid(l);
+    tiles += r * c;
+  }
+  experiments::McParams acc_only, with_snr;
+  acc_only.chunk = with_snr.chunk = o.chunk;
+  acc_only.snr_samples = 0;
+  Timing digital, trial, trial_snr, program;
+  long long correct = 0;
+  double acc = 0;
+  const Eigen::Index n = batch.x.rows();
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    digital.t.push_back(timed([&] {
+      correct = 0;
+      for (Eigen::Index b = 0; b < n; b += o.chunk) {
+        const Eigen::Index k = std::min<Eigen::Index>(o.chunk, n - b);
+        correct += nets::count_correct(net.forward(batch.x.middleRows(b, k)), batch.y.segment(b, k));
+      }
+    }));
+    trial.t.push_back(timed([&] { acc = experiments::run_trial(an, prefix, batch.y, acc_only, std::uint64_t(rep)).accuracy; }));
+    trial_snr.t.push_back(timed([&] { experiments::run_trial(an, prefix, batch.y, with_snr, std::uint64_t(rep)); }));
+    program.t.push_back(timed([&] { an.program(Stream(std::uint64_t(acc_only.seed), "mc.program", {std::uint64_t(rep)})); }));
+  }
+  const double macs = double(net.macs()), gflops = 2.0 * macs * double(n) / digital.median() * 1e-9;
+  const double ratio = trial.median() / digital.median();
+  std::printf("resnet%d (3x32x32, random weights, BatchNorm folded): %.1f M MACs/image, %zu analog layers on %d tiles, "
+              "batch %lld, 1 thread (design and calibration on %lld images: %.2f s)\n",
+              o.resnet_depth, macs * 1e-6, an.analog_layers().size(), tiles, static_cast<long long>(n),
+              static_cast<long long>(cal.x.rows()), setup);
+  std::printf("resnet  digital forward %7.1f ms = %.1f GFLOP/s = %.0f%% of the 1-thread GEMM peak (%.1f GFLOP/s) "
+              "(acc %.2f, random)\n",
+              1e3 * digital.median(), gflops, 100.0 * gflops / peak_gflops, peak_gflops, double(correct) / double(n));
+  std::printf("resnet  (a) prog var, accuracy only %7.1f ms (program %.1f ms; acc %.2f) | (a) with per-layer SNR %7.1f ms\n",
+              1e3 * trial.median(), 1e3 * program.median(), acc, 1e3 * trial_snr.median());
+  std::printf("resnet  ratio (a)/digital = %.2fx (target <= 1.5x: %s)   with SNR %.2fx   [best of %d: %.2fx, %.2fx]\n",
+              ratio, ratio <= 1.5 ? "met" : "NOT met", trial_snr.median() / digital.median(), o.repeats,
+              trial.min() / digital.min(), trial_snr.min() / digital.min());
+  std::fflush(stdout);
+}
+
+/// --profile resnet-a: `repeats` trials (a), accuracy only, alone.
+void profile_resnet(const Options& o) {
+  const nets::Network net = resnet_network(o.resnet_depth);
+  const data::Dataset batch = resnet_inputs(o.batch, "test"), cal = resnet_inputs(o.calibration, "calibration");
+  const nets::AnalogNetwork an(net, hardware(o, false), cal.x);
+  const Matrix prefix = an.prefix(batch.x);
+  experiments::McParams mc;
+  mc.chunk = o.chunk;
+  mc.snr_samples = o.no_snr ? 0 : mc.snr_samples;
+  const auto t0 = Clock::now();
+  for (int t = 0; t < o.repeats; ++t) experiments::run_trial(an, prefix, batch.y, mc, std::uint64_t(t));
+  std::printf("profile resnet-a: %d trials, %.3f ms/trial\n", o.repeats, 1e3 * seconds_since(t0) / o.repeats);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,12 +332,35 @@ int main(int argc, char** argv) {
   app.add_option("--sigma-prog", o.sigma_prog, "rram.sigma_prog of (a) and (b)")->capture_default_str();
   app.add_option("--sigma-read", o.sigma_read, "rram.sigma_read of (b)")->capture_default_str();
   app.add_flag("--skip-cnn", o.skip_cnn, "MLP only");
+  app.add_flag("--skip-resnet", o.skip_resnet, "no ResNet case");
+  app.add_flag("--resnet-only", o.resnet_only, "the GEMM peak and the ResNet case only (needs no model file or dataset)");
+  app.add_option("--resnet-depth", o.resnet_depth, "depth of the ResNet case (6 n + 2)")->capture_default_str();
+  app.add_option("--gemm-size", o.gemm_size, "n of the n x n x n GEMM that measures the peak")->capture_default_str();
   app.add_option("--profile", o.profile, "run only one case single-threaded, for a profiler")
-      ->check(CLI::IsMember({"mlp-a", "mlp-b", "cnn-a", "cnn-b", "batch-a"}));
+      ->check(CLI::IsMember({"mlp-a", "mlp-b", "cnn-a", "cnn-b", "batch-a", "resnet-a"}));
   app.add_flag("--no-snr", o.no_snr, "with --profile: no per-layer SNR measurement (McParams::snr_samples = 0)");
   CLI11_PARSE(app, argc, argv);
   try {
     const int threads = omp_get_max_threads();
+    if (o.profile == "resnet-a") {
+      omp_set_num_threads(1);
+      profile_resnet(o);
+      return 0;
+    }
+    auto peaks = [&] {
+      const double one = gemm_gflops(o.gemm_size, o.gemm_repeats, 1), all = gemm_gflops(o.gemm_size, o.gemm_repeats, threads);
+      std::printf("gemm  Eigen float %d x %d x %d, median of %d: 1 thread %.1f GFLOP/s; %d threads %.1f GFLOP/s together "
+                  "(%s)\n",
+                  o.gemm_size, o.gemm_size, o.gemm_size, o.gemm_repeats, one, threads, all, load_average().c_str());
+      std::fflush(stdout);
+      return one;
+    };
+    if (o.resnet_only) {
+      std::printf("aimc_bench: ResNet case only; %s\n", load_average().c_str());
+      bench_resnet(o, peaks());
+      std::printf("aimc_bench: done; %s\n", load_average().c_str());
+      return 0;
+    }
     const auto mlp = load_or_explain(o.mlp, "mlp");
     nets::LoadedModel cnn;
     if (!o.skip_cnn || o.profile.starts_with("cnn")) cnn = load_or_explain(o.cnn, "cnn");
@@ -218,12 +373,15 @@ int main(int argc, char** argv) {
     }
     std::printf("aimc_bench: %lld test images, chunk %d, 128x128 RRAM tiles, 8-bit DAC and ADC (optimal), "
                 "(a) sigma_prog %.3g, (b) + sigma_read %.3g; median of %d; ratios single-threaded; "
-                "%d threads available\n",
-                test.size(), o.chunk, o.sigma_prog, o.sigma_read, o.repeats, threads);
+                "%d threads available; %s\n",
+                test.size(), o.chunk, o.sigma_prog, o.sigma_read, o.repeats, threads, load_average().c_str());
+    const double peak = o.skip_resnet ? 0.0 : peaks();
     bench_model("mlp", mlp, test, cal, o);
     if (!o.skip_cnn) bench_model("cnn", cnn, test, cal, o);
+    if (!o.skip_resnet) bench_resnet(o, peak);
     bench_batch(mlp, test, cal, o, threads, false);
     bench_batch(mlp, test, cal, o, threads, true);
+    std::printf("aimc_bench: done; %s\n", load_average().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aimc_bench: %s\n", e.what());
     return 1;
