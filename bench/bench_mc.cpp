@@ -349,7 +349,8 @@ int main(int argc, char** argv) {
   app.add_option("--sigma-read", o.sigma_read, "rram.sigma_read of (b)")->capture_default_str();
   app.add_flag("--skip-cnn", o.skip_cnn, "MLP only");
   app.add_flag("--skip-resnet", o.skip_resnet, "no ResNet case");
-  app.add_flag("--resnet-only", o.resnet_only, "the GEMM peak and the ResNet case only (needs no model file or dataset)");
+  app.add_flag("--resnet-only", o.resnet_only,
+               "the GEMM peak and the ResNet case only (needs no model file or dataset)");
   app.add_option("--resnet-depth", o.resnet_depth, "depth of the ResNet case (6 n + 2)")->capture_default_str();
   app.add_option("--gemm-size", o.gemm_size, "n of the n x n x n GEMM that measures the peak")->capture_default_str();
   app.add_option("--profile", o.profile, "run only one case single-threaded, for a profiler")
@@ -364,9 +365,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     auto peaks = [&] {
-      const Gflops one = gemm_gflops(o.gemm_size, o.gemm_repeats, 1), all = gemm_gflops(o.gemm_size, o.gemm_repeats, threads);
-      std::printf("gemm  Eigen float %d x %d x %d, best (median) of %d: 1 thread %.1f (%.1f) GFLOP/s; %d threads together "
-                  "%.1f (%.1f) GFLOP/s; %s\n",
+      const Gflops one = gemm_gflops(o.gemm_size, o.gemm_repeats, 1);
+      const Gflops all = gemm_gflops(o.gemm_size, o.gemm_repeats, threads);
+      std::printf("gemm  Eigen float %d x %d x %d, best (median) of %d: 1 thread %.1f (%.1f) GFLOP/s; %d threads "
+                  "together %.1f (%.1f) GFLOP/s; %s\n",
                   o.gemm_size, o.gemm_size, o.gemm_size, o.gemm_repeats, one.peak, one.median, threads, all.peak,
                   all.median, load_average().c_str());
       std::fflush(stdout);
