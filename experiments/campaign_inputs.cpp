@@ -72,6 +72,15 @@ std::span<const Param<McDataParams>> McDataParams::params() {
   return t;
 }
 
+void read_model_and_data(const toml::table& root, const std::string& file, const std::string& use, McModelParams& m,
+                         McDataParams& d) {
+  const auto* tm = subtable(root, "model", file, "");
+  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
+  m = read_params<McModelParams>(*tm, file, "model");
+  if (m.path.empty()) fail_at(file, "model.path", "missing: the model file to " + use);
+  if (const auto* t = subtable(root, "data", file, "")) d = read_params<McDataParams>(*t, file, "data");
+}
+
 CampaignInputs load_campaign_inputs(const std::string& config_path, const McModelParams& m, const McDataParams& d) {
   if (!fs::exists(m.path)) throw Error(config_path + ": model.path = \"" + m.path + "\": model file not found");
   CampaignInputs in{nets::load_model(m.path), load_split(config_path, d, "test", std::size_t(d.subset))};

@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "core/config.hpp"
 #include "core/params.hpp"
 #include "data/dataset.hpp"
 #include "nets/model_io.hpp"
@@ -25,6 +26,11 @@ struct McDataParams {
   std::string calibration_path;  ///< dataset = "file": calibration (training) file; "" = path with {split} = train
   static std::span<const Param<McDataParams>> params();
 };
+
+/// Reads the [model] table (required; model.path must be set: the error ends "the model file to
+/// <use>") and the optional [data] table of a campaign config `file`.
+void read_model_and_data(const toml::table& root, const std::string& file, const std::string& use, McModelParams& m,
+                         McDataParams& d);
 
 /// A campaign's model and its test subset.
 struct CampaignInputs {

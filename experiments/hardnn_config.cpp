@@ -110,11 +110,7 @@ HardnnConfig parse_hardnn_config(const ConfigFile& f) {
               "mosfet", "layer"},
              file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
-  const auto* tm = sub("model");
-  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
-  c.model = read_params<McModelParams>(*tm, file, "model");
-  if (c.model.path.empty()) fail_at(file, "model.path", "missing: the model file to inject into");
-  if (const auto* t = sub("data")) c.data = read_params<McDataParams>(*t, file, "data");
+  read_model_and_data(root, file, "inject into", c.model, c.data);
   if (const auto* t = sub("hardnn")) c.hardnn = read_params<HardnnParams>(*t, file, "hardnn");
   c.overheads = parse_overheads(c.hardnn.verify_overheads);
   read_analog_sections(root, file, c.analog);

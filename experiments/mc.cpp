@@ -197,11 +197,7 @@ McConfig parse_mc_config(const ConfigFile& f) {
               "mc", "sweep", "layer"},
              file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
-  const auto* tm = sub("model");
-  if (!tm) fail_at(file, "model.path", "missing: the [model] table must name the model file (path = \"...\")");
-  c.model = read_params<McModelParams>(*tm, file, "model");
-  if (c.model.path.empty()) fail_at(file, "model.path", "missing: the model file to evaluate");
-  if (const auto* t = sub("data")) c.data = read_params<McDataParams>(*t, file, "data");
+  read_model_and_data(root, file, "evaluate", c.model, c.data);
   if (const auto* t = sub("mc")) c.mc = read_params<McParams>(*t, file, "mc");
   auto& a = c.analog;
   read_analog_sections(root, file, a);
