@@ -24,9 +24,9 @@
 #include "core/error.hpp"
 #include "core/numerics.hpp"
 #include "data/fashion_mnist.hpp"
+#include "experiments/campaign_inputs.hpp"
 #include "experiments/mc.hpp"
 #include "nets/analog.hpp"
-#include "nets/fold.hpp"
 #include "nets/model_io.hpp"
 
 namespace {
@@ -238,7 +238,7 @@ nets::Network resnet_network(int depth) {
   nets::Network net = nets::make_resnet(depth, Shape{3, 32, 32}, 10);
   Stream init(1, "bench.resnet.init");
   net.init(init);
-  return nets::fold_batchnorm(net);
+  return experiments::hardware_network(net);
 }
 
 /// Random images (N(0, 1) per value) and labels for the ResNet case, from keyed streams.
