@@ -48,6 +48,14 @@ const CLI::Validator finite_positive(
       return {};
     },
     "POSITIVE");
+const CLI::Validator finite_nonneg(
+    [](std::string& s) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(s, v) || !std::isfinite(v) || !(v >= 0))
+        return "value " + s + " is not a finite non-negative number";
+      return {};
+    },
+    "NONNEGATIVE");
 
 /// A whole number in [lo, hi], written in decimal. CLI11 2.1 converts with strtoll in base 0 and no
 /// overflow check, so 99999999999999999999 would silently become LLONG_MAX and 010 would be 8.
@@ -88,10 +96,16 @@ int run_cli(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "train a reference model (Fashion-MNIST unless --data)");
   train->add_option("--model", tr.model, "reference architecture")
       ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20"}));
-  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 10)")->check(integer_in(1, 10000));
-  train->add_option("--seed", tr.seed, "seed of initialization and shuffling")->check(integer_in(0, 2147483647));
+  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 20)")->check(integer_in(1, 10000));
+  train->add_option("--seed", tr.seed, "seed of initialization, shuffling and augmentation")->check(integer_in(0, 2147483647));
   train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(integer_in(1, 1 << 20));
   train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(finite_positive);
+  train->add_option("--weight-decay", tr.weight_decay,
+                    "decoupled weight decay (default: resnets 0.02, mlp and cnn 0)")->check(finite_nonneg);
+  train->add_option("--augment", tr.augment, "training-image augmentation (default: resnets shift-flip, mlp and cnn none)")
+      ->check(CLI::IsMember({"none", "shift-flip"}));
+  train->add_option("--augment-shift", tr.augment_shift, "largest random shift of shift-flip, px (default 1)")
+      ->check(integer_in(0, 64));
   train->add_option("--train-limit", tr.train_limit, "use only the first N training images")
       ->check(integer_in(0, 1000000000));
   train->add_option("--out", tr.out, "model file to write (HDF5)")->required();

@@ -67,7 +67,11 @@ std::string parameter_reference() {
   s += section<Technology>("technology (in [sram_*])", "Defaults of the 65nm preset.");
   s += section<ProcessVariation>("process variation (in [sram_*])");
   s += section<MosfetParams>("[mosfet]");
-  s += "## Training (`aimc train`)\n\n";
+  s += "## Training (`aimc train`)\n\n"
+       "Library defaults. `aimc train` sets per architecture: epochs (mlp 20, cnn 12, resnet8/resnet20 20), and "
+       "for the ResNets `augment = shift-flip`, `augment_shift = 1` and `weight_decay = 0.02` (the MLP and CNN "
+       "train without them); `--epochs`, `--lr`, `--weight-decay`, `--augment` and `--augment-shift` override "
+       "them.\n\n";
   s += section<nets::TrainParams>("training");
   s += section<nets::OptimizerParams>("optimizer");
   return s;

@@ -13,9 +13,17 @@
 namespace aimc::experiments {
 
 int default_epochs(const std::string& model) {
-  if (model.rfind("resnet", 0) == 0) return 10;
+  if (model.rfind("resnet", 0) == 0) return 20;
   return model == "cnn" ? 12 : 20;
 }
+
+namespace {
+bool is_resnet(const std::string& model) { return model.rfind("resnet", 0) == 0; }
+}  // namespace
+
+double default_weight_decay(const std::string& model) { return is_resnet(model) ? 0.02 : 0.0; }
+std::string default_augment(const std::string& model) { return is_resnet(model) ? "shift-flip" : "none"; }
+int default_augment_shift(const std::string& /*model*/) { return 1; }
 
 namespace {
 /// The reference architecture `name` for samples of `in` and `classes` classes: the ResNets adapt to
@@ -43,18 +51,28 @@ int run_train(const TrainOptions& o) {
   p.seed = o.seed;
   p.batch_size = o.batch_size;
   p.optimizer.lr = o.lr;
+  p.optimizer.weight_decay = o.weight_decay >= 0 ? o.weight_decay : default_weight_decay(o.model);
+  p.augment = o.augment.empty() ? default_augment(o.model) : o.augment;
+  p.augment_shift = o.augment_shift >= 0 ? o.augment_shift : default_augment_shift(o.model);
   validate(p, "train");
   validate(p.optimizer, "train");
   if (o.train_limit > 0) train_set = train_set.head(o.train_limit);
-  std::fprintf(stderr, "training %s (%lld MACs per image) on %lld images, %d epochs, seed %d\n", o.model.c_str(),
-               net.macs(), train_set.size(), p.epochs, p.seed);
+  std::fprintf(stderr,
+               "training %s (%lld MACs per image) on %lld images, %d epochs, seed %d, %s lr %g (%s), batch %d, "
+               "weight decay %g, augment %s",
+               o.model.c_str(), net.macs(), train_set.size(), p.epochs, p.seed, p.optimizer.kind.c_str(),
+               p.optimizer.lr, p.schedule.c_str(), p.batch_size, p.optimizer.weight_decay, p.augment.c_str());
+  if (p.augment != "none") std::fprintf(stderr, " +-%d px", p.augment_shift);
+  std::fprintf(stderr, "\n");
   Stream init(std::uint64_t(p.seed), "init");
   net.init(init);
   auto t0 = std::chrono::steady_clock::now();
   auto logs = nets::train(net, train_set, &test_set, p);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto res = nets::evaluate(net, test_set);
-  nets::ModelMeta meta{o.model, o.data, p.epochs, p.seed, res.accuracy, seconds, ""};
+  nets::ModelMeta meta{o.model, o.data, p.epochs, p.seed, res.accuracy, seconds, "", {}};
+  meta.recipe = {p.optimizer.kind, p.optimizer.lr,           p.schedule,   p.batch_size,
+                 p.optimizer.weight_decay, p.augment, p.augment_shift};
   nets::save_model(o.out, net, meta);
   std::printf("model %s: test accuracy %.4f (%lld/%lld), trained in %.1f s, saved to %s\n", o.model.c_str(),
               res.accuracy, res.correct, res.total, seconds, o.out.c_str());

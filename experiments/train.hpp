@@ -10,6 +10,9 @@ struct TrainOptions {
   int seed = 1;
   int batch_size = 128;
   double lr = 1e-3;
+  double weight_decay = -1;   ///< < 0: the architecture's default
+  std::string augment;        ///< "" : the architecture's default; "none" | "shift-flip"
+  int augment_shift = -1;     ///< < 0: the architecture's default (px)
   long long train_limit = 0;  ///< use only the first N training images (0: all)
   std::string out;
   std::string data = "fashion-mnist";  ///< data set name or file (data/load.hpp)
@@ -19,6 +22,11 @@ struct TrainOptions {
 
 /// Default epochs per reference architecture.
 int default_epochs(const std::string& model);
+/// Default weight decay and augmentation per reference architecture: none for the MLP and CNN (their
+/// published numbers), shift-flip with decoupled weight decay for the ResNets (which overfit without).
+double default_weight_decay(const std::string& model);
+std::string default_augment(const std::string& model);
+int default_augment_shift(const std::string& model);
 int run_train(const TrainOptions& o);
 
 struct EvalOptions {

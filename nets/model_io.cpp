@@ -48,6 +48,15 @@ void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
     h5::set_attr(f, "test_accuracy", meta.test_accuracy);
     h5::set_attr(f, "train_seconds", meta.train_seconds);
     h5::set_attr(f, "created", meta.created.empty() ? utc_now() : meta.created);
+    if (const auto& r = meta.recipe; !r.optimizer.empty()) {
+      h5::set_attr(f, "train_optimizer", r.optimizer);
+      h5::set_attr(f, "train_lr", r.lr);
+      h5::set_attr(f, "train_schedule", r.schedule);
+      h5::set_attr(f, "train_batch_size", r.batch_size);
+      h5::set_attr(f, "train_weight_decay", r.weight_decay);
+      h5::set_attr(f, "train_augment", r.augment);
+      h5::set_attr(f, "train_augment_shift", r.augment_shift);
+    }
     h5::set_attr(f, "aimc_version", AIMC_VERSION);
     h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
     // The parameter store: every distinct tensor once; layers refer to tensors by id.
@@ -236,6 +245,16 @@ LoadedModel load_model(const std::string& path) {
   m.meta.test_accuracy = h5::attr_double(f, "test_accuracy", path);
   m.meta.train_seconds = h5::attr_double(f, "train_seconds", path);
   m.meta.created = h5::attr_string(f, "created", path);
+  if (h5::has_attr(f, "train_optimizer")) {
+    auto& r = m.meta.recipe;
+    r.optimizer = h5::attr_string(f, "train_optimizer", path);
+    r.lr = h5::attr_double(f, "train_lr", path);
+    r.schedule = h5::attr_string(f, "train_schedule", path);
+    r.batch_size = int_attr(f, "train_batch_size", path, 0, INT_MAX);
+    r.weight_decay = h5::attr_double(f, "train_weight_decay", path);
+    r.augment = h5::attr_string(f, "train_augment", path);
+    r.augment_shift = int_attr(f, "train_augment_shift", path, 0, INT_MAX);
+  }
   if (version >= 2) {
     load_graph(f, path, m.net);
     return m;

@@ -36,6 +36,17 @@ struct ModelMeta {
   double test_accuracy = 0;
   double train_seconds = 0;
   std::string created;  ///< filled on save if empty
+  /// How it was trained (attributes train_*; empty/0 when unknown, e.g. imported models and files
+  /// written before these attributes existed).
+  struct Recipe {
+    std::string optimizer;  ///< "adam" | "sgd"
+    double lr = 0;          ///< initial learning rate
+    std::string schedule;   ///< "cosine" | "constant"
+    int batch_size = 0;
+    double weight_decay = 0;
+    std::string augment;  ///< "none" | "shift-flip"
+    int augment_shift = 0;  ///< px
+  } recipe;
 };
 
 void save_model(const std::string& path, Network& net, const ModelMeta& meta);

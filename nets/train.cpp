@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/progress.hpp"
+#include "data/augment.hpp"
 
 namespace aimc::nets {
 
@@ -16,7 +17,10 @@ std::span<const Param<TrainParams>> TrainParams::params() {
       {"epochs", &P::epochs, "1", "passes over the training set", "", between(1, 10000)},
       {"batch_size", &P::batch_size, "1", "samples per mini-batch", "", between(1, 1 << 20)},
       {"schedule", &P::schedule, "", "learning-rate schedule", "Loshchilov & Hutter 2017 (cosine)", {}, {"cosine", "constant"}},
-      {"seed", &P::seed, "1", "seed of initialization and shuffling streams", "", between(0, 2147483647)},
+      {"seed", &P::seed, "1", "seed of initialization, shuffling and augmentation streams", "", between(0, 2147483647)},
+      {"augment", &P::augment, "", "training-image augmentation", "He et al. 2016 Sec. 4.2 (shift and flip)", {},
+       {"none", "shift-flip"}},
+      {"augment_shift", &P::augment_shift, "px", "largest random translation per axis", "", between(0, 64)},
   };
   return p;
 }
@@ -44,6 +48,8 @@ std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const 
   if (train_set.x.cols() != net.input_shape().size())
     throw Error("dataset '" + train_set.name + "' has " + std::to_string(train_set.x.cols()) +
                 " features per sample, the model expects " + std::to_string(net.input_shape().size()));
+  const data::AugmentParams aug{p.augment, p.augment_shift};
+  data::validate_augment(aug, train_set.shape, "train");
   auto opt = make_optimizer(p.optimizer);
   const std::size_t n = static_cast<std::size_t>(train_set.size());
   const std::size_t bs = static_cast<std::size_t>(p.batch_size);
@@ -68,6 +74,8 @@ std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const 
     for (std::size_t b = 0; b < batches; ++b) {
       std::size_t begin = b * bs, end = std::min(n, begin + bs);
       gather(train_set, order, begin, end, x, y);
+      data::augment(x, train_set.shape, std::span(order).subspan(begin, end - begin), aug, std::uint64_t(p.seed),
+                    epoch);
       net.zero_grad();
       Matrix logits = net.forward(x, Mode::train);
       double loss = softmax_cross_entropy(logits, y, &dlogits);

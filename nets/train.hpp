@@ -15,6 +15,8 @@ struct TrainParams {
   int batch_size = 128;
   std::string schedule = "cosine";  ///< learning rate: "cosine" (to 0 at the end) or "constant"
   int seed = 1;
+  std::string augment = "none";  ///< training-image augmentation: "none" or "shift-flip" (data/augment.hpp)
+  int augment_shift = 1;         ///< largest random translation of "shift-flip", pixels per axis
   OptimizerParams optimizer;
   static std::span<const Param<TrainParams>> params();
 };
@@ -28,7 +30,8 @@ struct EpochLog {
   double seconds;
 };
 
-/// Trains `net` in place. Samples are shuffled each epoch by Stream(seed, "shuffle", {epoch}); parameters
+/// Trains `net` in place. Samples are shuffled each epoch by Stream(seed, "shuffle", {epoch}) and, with
+/// `augment`, transformed by Stream(seed, "augment", {epoch, sample}) (data::augment); parameters
 /// are NOT initialized here (call net.init first). Progress goes to stderr if `progress` is set.
 /// `on_epoch` (optional) sees each epoch's log as it completes.
 std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const data::Dataset* test_set,

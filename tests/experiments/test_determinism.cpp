@@ -114,7 +114,7 @@ TEST_CASE("determinism: an analog Monte Carlo campaign (RRAM, read noise, ADC) i
   Stream init(3, "init");
   net.init(init);
   const std::string model = dir.file("mlp.h5");
-  nets::save_model(model, net, {"mlp", "fashion-mnist", 0, 3, 0.1, 0.0, ""});
+  nets::save_model(model, net, {"mlp", "fashion-mnist", 0, 3, 0.1, 0.0, "", {}});
   const std::string cfg = dir.file("c.toml");
   std::ofstream(cfg) << "[model]\npath = \"" << model
                      << "\"\n[data]\nsubset = 100\ncalibration = 64\n[mc]\ntrials = 2\nseed = 5\nchunk = 50\n"
@@ -144,7 +144,7 @@ TEST_CASE("determinism: a HarDNN campaign is the same on every machine") {
   Stream init(9, "init");
   net.init(init);
   const std::string model = dir.file("cnn.h5");
-  nets::save_model(model, net, {"tiny_cnn", "fashion-mnist", 0, 9, 0.1, 0.0, ""});
+  nets::save_model(model, net, {"tiny_cnn", "fashion-mnist", 0, 9, 0.1, 0.0, "", {}});
   const std::string cfg = dir.file("c.toml");
   std::ofstream(cfg) << "[model]\npath = \"" << model
                      << "\"\n[data]\nsubset = 64\n[hardnn]\nmargin = 0.3\nbatch = 8\nerror_model = \"bitflip_fixed\"\n"

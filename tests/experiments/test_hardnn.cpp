@@ -37,7 +37,7 @@ std::string planted_mlp(const test::ScratchDir& dir, int fragile) {
   auto& w2 = net.layer(3).parameters()[0]->value;  // crossbar view: (8 inputs x 10 outputs)
   for (Eigen::Index i = 0; i < w2.rows(); ++i) w2.row(i) *= i == fragile ? 10.0f : 0.1f;
   const std::string path = dir.file("planted.h5");
-  nets::save_model(path, net, {"planted", "fashion-mnist", 0, 7, 0.1, 0.0, ""});
+  nets::save_model(path, net, {"planted", "fashion-mnist", 0, 7, 0.1, 0.0, "", {}});
   return path;
 }
 
@@ -52,7 +52,7 @@ std::string tiny_cnn(const test::ScratchDir& dir) {
   Stream init(9, "init");
   net.init(init);
   const std::string path = dir.file("cnn.h5");
-  nets::save_model(path, net, {"tiny_cnn", "fashion-mnist", 0, 9, 0.1, 0.0, ""});
+  nets::save_model(path, net, {"tiny_cnn", "fashion-mnist", 0, 9, 0.1, 0.0, "", {}});
   return path;
 }
 
@@ -268,7 +268,7 @@ TEST_CASE("hardnn: a graph with a skip connection (no cut after the layer) gives
   REQUIRE(!g.is_cut(2));
   REQUIRE(!g.is_cut(4));
   const std::string graph = dir.file("graph.h5");
-  nets::save_model(graph, g, {"planted_graph", "fashion-mnist", 0, 7, 0.1, 0.0, ""});
+  nets::save_model(graph, g, {"planted_graph", "fashion-mnist", 0, 7, 0.1, 0.0, "", {}});
   auto cfg = [&](const std::string& model, const char* name) {
     return write_config(dir, name,
                         "[model]\npath = \"" + model +

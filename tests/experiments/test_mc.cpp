@@ -30,7 +30,7 @@ std::string make_model(const test::ScratchDir& dir, const std::string& name = "m
   Stream init(3, "init");
   net.init(init);
   const std::string path = dir.file(name);
-  nets::save_model(path, net, {"mlp", "fashion-mnist", 0, 3, 0.1, 0.0, ""});
+  nets::save_model(path, net, {"mlp", "fashion-mnist", 0, 3, 0.1, 0.0, "", {}});
   return path;
 }
 
@@ -227,7 +227,7 @@ TEST_CASE("mc: bad input gives a clear error and leaves existing results untouch
     net.add(nets::make_layer({"dense", {{"in", 64}, {"out", 10}}}));
     Stream init(1, "init");
     net.init(init);
-    nets::save_model(dir.file("small.h5"), net, {"small", "synthetic", 0, 1, 0.0, 0.0, ""});
+    nets::save_model(dir.file("small.h5"), net, {"small", "synthetic", 0, 1, 0.0, 0.0, "", {}});
   }
   const std::string mismatch = write_config(dir, "mismatch.toml", campaign(dir.file("small.h5"), 2));
   e = error_of([&] { run_quiet(mismatch, out, true); });

@@ -50,7 +50,7 @@ nets::LayerSpec spec(std::string kind, std::vector<std::pair<std::string, long l
 void save_tiny(const fs::path& path, nets::Network net) {
   Stream s(7, "fuzz.model");
   net.init(s);
-  nets::save_model(path.string(), net, {"tiny", "synthetic", 1, 7, 0.5, 0.1, "2026-01-01T00:00:00Z"});
+  nets::save_model(path.string(), net, {"tiny", "synthetic", 1, 7, 0.5, 0.1, "2026-01-01T00:00:00Z", {}});
 }
 
 void setup_model(const Env& env) {

@@ -1037,7 +1037,7 @@ TEST_CASE("model file: ResNet-8 with batchnorm running statistics round-trips bi
   // Two train-mode passes move the running statistics away from their initial values.
   for (int k = 0; k < 2; ++k) net.forward(normal(4, 784, s), Mode::train);
   const auto path = (std::filesystem::temp_directory_path() / "aimc_test_resnet8.h5").string();
-  save_model(path, net, {"resnet8", "synthetic", 0, 1, 0, 0, ""});
+  save_model(path, net, {"resnet8", "synthetic", 0, 1, 0, 0, "", {}});
   auto m = load_model(path);
   std::filesystem::remove(path);
   REQUIRE(m.net.size() == net.size());
@@ -1081,7 +1081,7 @@ TEST_CASE("model file: float arguments and lists of floats (normalize, clip, bat
   net.init(init);
   randomize_bn(net, s);
   const auto path = (std::filesystem::temp_directory_path() / "aimc_test_float_args.h5").string();
-  save_model(path, net, {"floats", "synthetic", 0, 1, 0, 0, ""});
+  save_model(path, net, {"floats", "synthetic", 0, 1, 0, 0, "", {}});
   auto m = load_model(path);
   std::filesystem::remove(path);
   REQUIRE(m.net.size() == net.size());

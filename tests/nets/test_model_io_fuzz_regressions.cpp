@@ -28,7 +28,7 @@ void save_small(const std::string& path) {
   n.add(make_layer({"dense", {{"in", 4}, {"out", 3}}}));
   Stream s(3, "init");
   n.init(s);
-  save_model(path, n, {"small", "synthetic", 1, 1, 0.5, 0.0, "2026-01-01T00:00:00Z"});
+  save_model(path, n, {"small", "synthetic", 1, 1, 0.5, 0.0, "2026-01-01T00:00:00Z", {}});
 }
 
 /// Replaces attribute `name` of object `obj` (path in the file) by an int64 array of `n` values.

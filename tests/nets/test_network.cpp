@@ -68,12 +68,13 @@ TEST_CASE("network: clone is a deep, equal copy") {
 TEST_CASE("model file: save/load round trip is bit-exact") {
   Network n = small_cnn();
   auto path = tmp("aimc_model_roundtrip.h5");
-  save_model(path, n, {"toy", "synthetic", 3, 7, 0.5, 1.25, ""});
+  save_model(path, n, {"toy", "synthetic", 3, 7, 0.5, 1.25, "", {}});
   auto m = load_model(path);
   CHECK(m.meta.name == "toy");
   CHECK(m.meta.epochs == 3);
   CHECK(m.meta.seed == 7);
   CHECK(m.meta.test_accuracy == 0.5);
+  CHECK(m.meta.recipe.optimizer.empty());  // no recipe given: none written, none read
   REQUIRE(m.net.size() == n.size());
   auto a = n.parameters(), b = m.net.parameters();
   REQUIRE(a.size() == b.size());
@@ -83,16 +84,33 @@ TEST_CASE("model file: save/load round trip is bit-exact") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("model file: the training recipe round-trips") {
+  Network n = small_cnn();
+  auto path = tmp("aimc_model_recipe.h5");
+  ModelMeta meta{"toy", "synthetic", 3, 7, 0.5, 1.25, "", {}};
+  meta.recipe = {"adam", 2.5e-3, "cosine", 64, 0.02, "shift-flip", 2};
+  save_model(path, n, meta);
+  const auto r = load_model(path).meta.recipe;
+  CHECK(r.optimizer == "adam");
+  CHECK(r.lr == 2.5e-3);
+  CHECK(r.schedule == "cosine");
+  CHECK(r.batch_size == 64);
+  CHECK(r.weight_decay == 0.02);
+  CHECK(r.augment == "shift-flip");
+  CHECK(r.augment_shift == 2);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("model file: wrong version, wrong shape and missing files give clear errors") {
   Network n = small_cnn();
   auto path = tmp("aimc_model_bad.h5");
-  save_model(path, n, {"toy", "synthetic", 1, 1, 0, 0, ""});
+  save_model(path, n, {"toy", "synthetic", 1, 1, 0, 0, "", {}});
   {
     auto f = h5::open_rw(path);
     h5::set_attr(f, "format_version", 99);
   }
   CHECK_THROWS_WITH_AS(load_model(path), doctest::Contains("unsupported model format_version 99"), Error);
-  save_model(path, n, {"toy", "synthetic", 1, 1, 0, 0, ""});
+  save_model(path, n, {"toy", "synthetic", 1, 1, 0, 0, "", {}});
   {
     auto f = h5::open_rw(path);
     auto g = h5::open_group(f, "layers/0004", path);
@@ -184,7 +202,7 @@ TEST_CASE("network: a tensor shared by two layers is one tensor for clones, opti
   CHECK(c.layer(0).params()[0].get() != n.layer(0).params()[0].get());
 
   const auto path = tmp("aimc_shared_param.h5");
-  save_model(path, n, {"shared", "synthetic", 0, 1, 0, 0, ""});
+  save_model(path, n, {"shared", "synthetic", 0, 1, 0, 0, "", {}});
   auto m = load_model(path);
   CHECK(m.net.parameter_store().size() == 3);
   CHECK(m.net.layer(2).params()[0].get() == m.net.layer(0).params()[0].get());

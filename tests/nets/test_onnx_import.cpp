@@ -244,7 +244,7 @@ TEST_CASE("onnx import: input normalization becomes a first normalize node") {
 TEST_CASE("onnx import: an imported model survives save_model / load_model bit for bit") {
   ImportedModel m = import_onnx(model("resnet"));
   ScratchDir dir("onnx-import-save");
-  save_model(dir.file("m.h5"), m.net, {"resnet", "imported", 0, 0, 0, 0, ""});
+  save_model(dir.file("m.h5"), m.net, {"resnet", "imported", 0, 0, 0, 0, "", {}});
   auto l = load_model(dir.file("m.h5"));
   const Matrix x = hwc_rows(reference("resnet"));
   CHECK(l.net.forward(x) == m.net.forward(x));
