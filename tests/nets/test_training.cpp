@@ -142,3 +142,32 @@ TEST_CASE("training: reference MLP reaches >= 88% on the Fashion-MNIST test set"
   CHECK(r.total == 10000);
   CHECK(r.accuracy >= 0.88);
 }
+
+TEST_CASE("evaluate: the batch size changes the logits only by summation rounding") {
+  // Training evaluates at its mini-batch size (so node workspaces keep their shape); the recorded
+  // accuracy of `aimc train` is measured at 1,000. A row's logits may differ in the last bits with the
+  // batch (GEMM micro-kernels for leftover rows accumulate in another order), never more: float32
+  // dot products of k <= 576 terms carry a relative rounding error <= k u = 576 * 2^-24 = 3.4e-5 of
+  // the sum of |products|; through the 8 weight layers of ResNet-8, with activations of order one,
+  // 8 * 3.4e-5 < 3e-4 of the largest logit is a bound with margin.
+  data::ImagesParams ip;
+  ip.samples = 300;
+  ip.classes = 4;
+  ip.size = 8;
+  Stream s(21, "test.bars");
+  const auto d = data::make_bar_images(ip, s);
+  Network net = make_resnet(8, Shape{1, 8, 8}, 4);
+  Stream init(3, "init");
+  net.init(init);
+  const Matrix all = net.forward(d.x, Mode::eval);
+  const double tol = 3e-4 * std::max(1.0, double(all.cwiseAbs().maxCoeff()));
+  for (int b : {1, 7, 128}) {
+    Matrix parts(all.rows(), all.cols());
+    for (Eigen::Index i = 0; i < d.x.rows(); i += b) {
+      const Eigen::Index m = std::min<Eigen::Index>(b, d.x.rows() - i);
+      parts.middleRows(i, m) = net.forward(d.x.middleRows(i, m), Mode::eval);
+    }
+    INFO("batch " << b << ", largest difference " << (parts - all).cwiseAbs().maxCoeff() << ", bound " << tol);
+    CHECK((parts - all).cwiseAbs().maxCoeff() <= tol);
+  }
+}
