@@ -37,12 +37,7 @@ int run_hardnn(const HardnnOptions& o) {
   auto& test = inputs.test;
   nets::Network& net = model.net;
 
-  Run r;
-  r.cfg = &c;
-  r.file = &file;
-  r.model_name = model.meta.name;
-  r.model_accuracy = model.meta.test_accuracy;
-  r.info = begin_run("aimc-hardnn", c.file, h.seed, mpi.size());
+  Run r(c, file, model.meta, "aimc-hardnn", h.seed, mpi.size());
   r.model = fault::parse_error_model(h.error_model);
   r.labels = test.y;
   r.inputs = &test.x;

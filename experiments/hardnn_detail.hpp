@@ -96,12 +96,8 @@ struct Summary {
   double r0 = kNaN;                // sum V: mismatch rate of an error landing by MAC share
 };
 
-struct Run {
-  const HardnnConfig* cfg = nullptr;
-  const ResultsWriter* file = nullptr;
-  std::string model_name;
-  RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
-  double model_accuracy = kNaN;
+struct Run : ModelRun<HardnnConfig> {
+  using ModelRun::ModelRun;
   fault::ErrorModel model = fault::ErrorModel::bitflip_fixed;
   std::vector<LayerInfo> layers;
   std::vector<FmapId> fmaps;

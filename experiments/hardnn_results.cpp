@@ -44,7 +44,7 @@ void write_results(const Run& r) {
   const bool complete = r.campaign.complete();
   ResultsContent content;
   content.attributes = [&](H5::Group& root) {
-    write_model_attributes(root, c.model, c.data, r.model_name, r.model_accuracy);
+    r.write_model_attributes(root);
     h5::set_attr(root, "clean_accuracy", r.clean_accuracy);
     h5::set_attr(root, "error_model", h.error_model);
     h5::set_attr(root, "fmaps", std::int64_t(r.fmaps.size()));

@@ -340,12 +340,8 @@ std::string point_name(std::size_t p) {
   return b;
 }
 
-struct Run {
-  const McConfig* cfg = nullptr;
-  const ResultsWriter* file = nullptr;
-  std::string model_name;
-  RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
-  double model_accuracy = kNaN;
+struct Run : ModelRun<McConfig> {
+  using ModelRun::ModelRun;
   int layers = 0;
   std::vector<std::size_t> analog_layer_index;
   std::vector<PointState> points;
@@ -379,7 +375,7 @@ void write_results(const Run& r) {
   const McConfig& c = *r.cfg;
   ResultsContent content;
   content.attributes = [&](H5::Group& root) {
-    write_model_attributes(root, c.model, c.data, r.model_name, r.model_accuracy);
+    r.write_model_attributes(root);
     h5::set_attr(root, "trials", std::int64_t(c.mc.trials));
     h5::set_attr(root, "points", std::int64_t(c.points()));
     h5::set_attr(root, "program_stream", "Stream(seed, \"mc.program\", {trial}) (core/random.hpp)");
@@ -547,14 +543,9 @@ int run_mc(const McOptions& o) {
     if (!prefix.count(first)) prefix[first] = an[p]->prefix(test.x);
   }
 
-  Run r;
-  r.cfg = &c;
-  r.file = &file;
-  r.model_name = model.meta.name;
-  r.model_accuracy = model.meta.test_accuracy;
+  Run r(c, file, model.meta, "aimc-mc", c.mc.seed, mpi.size());
   r.analog_layer_index = an[0]->analog_layers();
   r.layers = int(r.analog_layer_index.size());
-  r.info = begin_run("aimc-mc", c.file, c.mc.seed, mpi.size());
   for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);
   for (int t = 0; t < c.mc.trials; ++t) {  // once, not on every rewrite of the file
     r.program_keys.push_back(std::int64_t(program_stream(c.mc.seed, std::uint64_t(t)).key()));

@@ -10,6 +10,7 @@
 #include <H5Cpp.h>
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -65,5 +66,26 @@ class ResultsWriter {
 /// model_test_accuracy (from the model file), dataset and subset.
 void write_model_attributes(H5::Group& root, const McModelParams& model, const McDataParams& data,
                             const std::string& model_name, double model_test_accuracy);
+
+/// What a run of a campaign over a model file (mc, hardnn) holds besides its own state: its config
+/// (with `file`, `model` and `data` sections), the results writer, the model file's name and recorded
+/// test accuracy, and the run info begun when the run is constructed.
+template <class Config>
+struct ModelRun {
+  ModelRun(const Config& c, const ResultsWriter& f, const nets::ModelMeta& meta, const std::string& format,
+           std::int64_t seed, int ranks)
+      : cfg(&c), file(&f), model_name(meta.name), info(begin_run(format, c.file, seed, ranks)),
+        model_accuracy(meta.test_accuracy) {}
+  /// write_model_attributes of this run's model, data and model file.
+  void write_model_attributes(H5::Group& root) const {
+    experiments::write_model_attributes(root, cfg->model, cfg->data, model_name, model_accuracy);
+  }
+
+  const Config* cfg;
+  const ResultsWriter* file;
+  std::string model_name;
+  RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
+  double model_accuracy = std::numeric_limits<double>::quiet_NaN();
+};
 
 }  // namespace aimc::experiments
