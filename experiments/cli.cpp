@@ -96,12 +96,13 @@ int run_cli(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "train a reference model (Fashion-MNIST unless --data)");
   train->add_option("--model", tr.model, "reference architecture")
       ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20"}));
-  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 20)")->check(integer_in(1, 10000));
+  train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 25)")->check(integer_in(1, 10000));
   train->add_option("--seed", tr.seed, "seed of initialization, shuffling and augmentation")->check(integer_in(0, 2147483647));
   train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(integer_in(1, 1 << 20));
-  train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule)")->check(finite_positive);
+  train->add_option("--lr", tr.lr, "initial learning rate (Adam, cosine schedule; default: resnets 2e-3, mlp and cnn 1e-3)")
+      ->check(finite_positive);
   train->add_option("--weight-decay", tr.weight_decay,
-                    "decoupled weight decay (default: resnets 0.02, mlp and cnn 0)")->check(finite_nonneg);
+                    "decoupled weight decay (default: resnets 0.01, mlp and cnn 0)")->check(finite_nonneg);
   train->add_option("--augment", tr.augment, "training-image augmentation (default: resnets shift-flip, mlp and cnn none)")
       ->check(CLI::IsMember({"none", "shift-flip"}));
   train->add_option("--augment-shift", tr.augment_shift, "largest random shift of shift-flip, px (default 1)")

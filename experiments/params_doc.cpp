@@ -68,10 +68,10 @@ std::string parameter_reference() {
   s += section<ProcessVariation>("process variation (in [sram_*])");
   s += section<MosfetParams>("[mosfet]");
   s += "## Training (`aimc train`)\n\n"
-       "Library defaults. `aimc train` sets per architecture: epochs (mlp 20, cnn 12, resnet8/resnet20 20), and "
-       "for the ResNets `augment = shift-flip`, `augment_shift = 1` and `weight_decay = 0.02` (the MLP and CNN "
-       "train without them); `--epochs`, `--lr`, `--weight-decay`, `--augment` and `--augment-shift` override "
-       "them.\n\n";
+       "Library defaults. `aimc train` sets per architecture: epochs (mlp 20, cnn 12, resnet8/resnet20 25), and "
+       "for the ResNets `lr = 0.002`, `weight_decay = 0.01`, `augment = shift-flip` and `augment_shift = 1` "
+       "(the MLP and CNN train with lr 0.001 and without them); `--epochs`, `--lr`, `--weight-decay`, "
+       "`--augment` and `--augment-shift` override them.\n\n";
   s += section<nets::TrainParams>("training");
   s += section<nets::OptimizerParams>("optimizer");
   return s;

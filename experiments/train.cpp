@@ -13,7 +13,7 @@
 namespace aimc::experiments {
 
 int default_epochs(const std::string& model) {
-  if (model.rfind("resnet", 0) == 0) return 20;
+  if (model.rfind("resnet", 0) == 0) return 25;
   return model == "cnn" ? 12 : 20;
 }
 
@@ -21,7 +21,8 @@ namespace {
 bool is_resnet(const std::string& model) { return model.rfind("resnet", 0) == 0; }
 }  // namespace
 
-double default_weight_decay(const std::string& model) { return is_resnet(model) ? 0.02 : 0.0; }
+double default_lr(const std::string& model) { return is_resnet(model) ? 2e-3 : 1e-3; }
+double default_weight_decay(const std::string& model) { return is_resnet(model) ? 0.01 : 0.0; }
 std::string default_augment(const std::string& model) { return is_resnet(model) ? "shift-flip" : "none"; }
 int default_augment_shift(const std::string& /*model*/) { return 1; }
 
@@ -50,7 +51,7 @@ int run_train(const TrainOptions& o) {
   p.epochs = o.epochs > 0 ? o.epochs : default_epochs(o.model);
   p.seed = o.seed;
   p.batch_size = o.batch_size;
-  p.optimizer.lr = o.lr;
+  p.optimizer.lr = o.lr > 0 ? o.lr : default_lr(o.model);
   p.optimizer.weight_decay = o.weight_decay >= 0 ? o.weight_decay : default_weight_decay(o.model);
   p.augment = o.augment.empty() ? default_augment(o.model) : o.augment;
   p.augment_shift = o.augment_shift >= 0 ? o.augment_shift : default_augment_shift(o.model);

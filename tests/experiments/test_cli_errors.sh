@@ -63,6 +63,13 @@ expect_error() {
 # A tiny model (1 epoch on 500 images) and a real results file of a tiny campaign, kept as keep.h5.
 "$aimc" --threads 2 train --model mlp --epochs 1 --train-limit 500 --out m.h5 > /dev/null 2>&1 ||
   { echo "FAIL: could not train the test model" >&2; exit 1; }
+# the training recipe is recorded in the model file: the MLP's defaults, then overridden
+recipe() { for a in train_optimizer train_lr train_weight_decay train_augment train_augment_shift; do
+  h5dump -a "/$a" "$1" | awk '/\(0\)/{sub(/.*\(0\): */, ""); printf "%s ", $0}'; done; }
+[ "$(recipe m.h5)" = '"adam" 0.001 0 "none" 1 ' ] || { echo "FAIL: recipe of m.h5: $(recipe m.h5)" >&2; exit 1; }
+"$aimc" --threads 2 train --model mlp --epochs 1 --train-limit 300 --augment shift-flip --augment-shift 2 \
+  --weight-decay 0.05 --lr 0.003 --out aug.h5 > /dev/null 2>&1 || { echo "FAIL: augmented training" >&2; exit 1; }
+[ "$(recipe aug.h5)" = '"adam" 0.003 0.05 "shift-flip" 2 ' ] || { echo "FAIL: recipe of aug.h5: $(recipe aug.h5)" >&2; exit 1; }
 cat > ok.toml <<'TOML'
 [model]
 path = "m.h5"
@@ -120,6 +127,10 @@ expect_error "train: --seed beyond int" "--seed" train --seed 2147483648 --out t
 expect_error "train: --batch-size text" "--batch-size" train --batch-size many --out t.h5
 expect_error "train: --train-limit negative" "--train-limit" train --train-limit -5 --out t.h5
 expect_error "train: --train-limit beyond long long" "--train-limit" train --train-limit 99999999999999999999 --out t.h5
+expect_error "train: --augment unknown" "--augment" train --augment rotate --out t.h5
+expect_error "train: --augment-shift too large" "--augment-shift" train --augment-shift 65 --out t.h5
+expect_error "train: --weight-decay negative" "--weight-decay" train --weight-decay -0.1 --out t.h5
+expect_error "train: --weight-decay nan" "--weight-decay" train --weight-decay nan --out t.h5
 expect_error "eval: missing --model" "--model is required" eval
 expect_error "eval: --limit negative" "--limit" eval --model m.h5 --limit -1
 expect_error "params: extra positional" "extra" params extra
