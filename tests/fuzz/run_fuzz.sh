@@ -5,7 +5,7 @@
 # non-zero on any finding (inputs and reports are kept in BUILD_DIR/fuzz-findings).
 #
 # Usage: tests/fuzz/run_fuzz.sh [SECONDS_PER_TARGET [MAX_INPUTS_PER_TARGET [BUILD_DIR]]]
-#   defaults 45 s, 100000 inputs, build-fuzz. CI passes 30 s and build-asan, which it has configured with the
+#   defaults 45 s, 100000 inputs, build-fuzz. CI passes 20 s (AIMC_FUZZ_TIMEOUT=5) and build-asan, which it has configured with the
 #   same flags, so only aimc_fuzz is compiled. AIMC_FUZZ_SEED (default 1) selects the input streams;
 #   AIMC_FUZZ_TARGETS (default all) a subset; AIMC_FUZZ_CMAKE_ARGS adds configure flags (e.g. ccache);
 #   AIMC_FUZZ_TIMEOUT (default 10) the seconds one input may run before it counts as a hang (inputs
@@ -18,7 +18,7 @@ build=${3:-build-fuzz}
 seed=${AIMC_FUZZ_SEED:-1}
 
 # shellcheck disable=SC2086  # AIMC_FUZZ_CMAKE_ARGS is a list of flags
-cmake -S . -B "$build" -DAIMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+cmake -S . -B "$build" -DAIMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DAIMC_WITH_MPI=OFF ${AIMC_FUZZ_CMAKE_ARGS:-} > /dev/null
 cmake --build "$build" -j2 --target aimc_fuzz aimc_cli
 

@@ -47,11 +47,11 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 start=$(date +%s)
-cmake -S "$src" -B "$build" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+cmake -S "$src" -B "$build" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
       -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
       -DAIMC_WITH_MPI=OFF -DAIMC_SANITIZE=OFF >/dev/null
 cmake --build "$build" -j2 --target aimc_tests_threads
-"${CXX:-g++}" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -fopenmp -I"$src" \
+"${CXX:-g++}" -std=c++20 -O1 -g1 -fsanitize=thread -fno-omit-frame-pointer -fopenmp -I"$src" \
   "$src/tests/tsan/progress_tsan.cpp" "$src/core/progress.cpp" -o "$build/progress_tsan"
 echo "run_tsan.sh: build took $(( $(date +%s) - start )) s"
 
