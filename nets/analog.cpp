@@ -343,7 +343,7 @@ class AnalogInstance::Tiles final : public Product {
  public:
   Tiles(const AnalogNetwork::Layer& design, std::size_t ordinal, const AnalogInstance::Context& ctx)
       : L_(design), l_(ordinal), ctx_(ctx) {}
-  void forward(const MatmulLayer& ml, const Matrix& x, Matrix& y, Mode mode) override;
+  void forward(MatmulLayer& ml, const Matrix& x, Matrix& y, Mode mode) override;
 
   std::vector<std::unique_ptr<ProgrammedArray>> tiles;
   std::vector<SenseAmp> sas;
@@ -594,7 +594,7 @@ Matrix AnalogInstance::forward(const Matrix& x_prefix, const Stream& read, std::
   return net_.forward_range(x_prefix, owner_.first_analog(), net_.size(), Mode::eval);
 }
 
-void AnalogInstance::Tiles::forward(const MatmulLayer& ml, const Matrix& x_in, Matrix& y, Mode) {
+void AnalogInstance::Tiles::forward(MatmulLayer& ml, const Matrix& x_in, Matrix& y, Mode) {
   const Matrix* x = &x_in;
   const auto& L = L_;
   const std::size_t next = l_;

@@ -108,7 +108,7 @@ class Product {
  public:
   virtual ~Product() = default;
   /// y = raise(product(lower(x))) for a batch: the whole layer output, bias included.
-  virtual void forward(const MatmulLayer& layer, const Matrix& x, Matrix& y, Mode mode) = 0;
+  virtual void forward(MatmulLayer& layer, const Matrix& x, Matrix& y, Mode mode) = 0;
   /// dL/dx (set) and parameter gradients (added) from dL/dy of the last train-mode forward. A product
   /// that is only an inference model throws Error (the default); a hardware-aware training product
   /// passes the gradient straight through its non-idealities here.

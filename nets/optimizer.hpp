@@ -1,5 +1,6 @@
 #pragma once
 /// Optimizers and pluggable regularizers.
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -49,6 +50,15 @@ class Regularizer {
   virtual std::string name() const = 0;
   /// Adds d(penalty)/d(parameter) to the gradients of `net` and returns the penalty value.
   virtual double apply(Network& net) = 0;
+};
+
+/// Called by nets::train around every optimizer step (step counts from 0 over the whole run), e.g.
+/// hardware-aware training (nets/hwa.hpp) keys its noise draws by the step and clips weights after it.
+class StepHook {
+ public:
+  virtual ~StepHook() = default;
+  virtual void begin_step(std::uint64_t step) = 0;  ///< before the step's forward pass
+  virtual void end_step(std::uint64_t step) = 0;    ///< after the optimizer step
 };
 
 }  // namespace aimc::nets

@@ -43,7 +43,7 @@ void gather(const data::Dataset& d, const std::vector<std::int64_t>& order, std:
 
 std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const data::Dataset* test_set,
                             const TrainParams& p, const std::vector<Regularizer*>& regularizers, bool progress,
-                            const std::function<void(const EpochLog&)>& on_epoch) {
+                            const std::function<void(const EpochLog&)>& on_epoch, const std::vector<StepHook*>& hooks) {
   validate(p, "train");
   if (train_set.x.cols() != net.input_shape().size())
     throw Error("dataset '" + train_set.name + "' has " + std::to_string(train_set.x.cols()) +
@@ -76,6 +76,8 @@ std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const 
       gather(train_set, order, begin, end, x, y);
       data::augment(x, train_set.shape, std::span(order).subspan(begin, end - begin), aug, std::uint64_t(p.seed),
                     epoch);
+      const std::uint64_t step = std::uint64_t(epoch) * batches + b;
+      for (auto* h : hooks) h->begin_step(step);
       net.zero_grad();
       Matrix logits = net.forward(x, Mode::train);
       double loss = softmax_cross_entropy(logits, y, &dlogits);
@@ -83,6 +85,7 @@ std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const 
       net.backward(dlogits);
       for (auto* r : regularizers) loss += r->apply(net);
       opt->step(params);
+      for (auto* h : hooks) h->end_step(step);
       loss_sum += loss * double(end - begin);
       bar.tick();
     }

@@ -33,10 +33,12 @@ struct EpochLog {
 /// Trains `net` in place. Samples are shuffled each epoch by Stream(seed, "shuffle", {epoch}) and, with
 /// `augment`, transformed by Stream(seed, "augment", {epoch, sample}) (data::augment); parameters
 /// are NOT initialized here (call net.init first). Progress goes to stderr if `progress` is set.
-/// `on_epoch` (optional) sees each epoch's log as it completes.
+/// `on_epoch` (optional) sees each epoch's log as it completes. `hooks` run around every optimizer
+/// step s = epoch * batches_per_epoch + batch (begin_step before the forward, end_step after the step).
 std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const data::Dataset* test_set,
                             const TrainParams& p, const std::vector<Regularizer*>& regularizers = {},
-                            bool progress = true, const std::function<void(const EpochLog&)>& on_epoch = {});
+                            bool progress = true, const std::function<void(const EpochLog&)>& on_epoch = {},
+                            const std::vector<StepHook*>& hooks = {});
 
 struct EvalResult {
   double accuracy;

@@ -1,0 +1,277 @@
+#include "nets/hwa.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "core/error.hpp"
+
+namespace aimc::nets {
+
+std::span<const Param<HwaParams>> HwaParams::params() {
+  using P = HwaParams;
+  static const Param<P> p[] = {
+      {"weight_noise", &P::weight_noise, "", "weight perturbation drawn once per mini-batch",
+       "aihwkit WeightModifierParameter (add_normal, mult_normal); Joshi et al., Nat. Commun. 2020", {},
+       {"none", "additive", "multiplicative", "lognormal"}},
+      {"sigma_w", &P::sigma_w, "1",
+       "weight-noise spread: additive relative to the layer's max |w|, multiplicative and lognormal relative to w",
+       "Joshi et al., Nat. Commun. 11, 2473 (2020), Methods (additive, relative to max |w|)", {0.0, 10.0}},
+      {"io", &P::io, "", "DAC and ADC of the [dac] and [adc] sections in the training forward (STE backward)",
+       "Bengio et al. 2013 (straight-through estimator)", {}, {"ideal", "quantized"}},
+      {"sigma_out", &P::sigma_out, "1", "additive Gaussian output noise relative to the channel's full scale",
+       "aihwkit IOParameters out_noise (relative to the output bound)", {0.0, 10.0}},
+      {"clip", &P::clip, "", "weight clipping after each optimizer step",
+       "aihwkit WeightClipParameter (FIXED_VALUE, LAYER_GAUSSIAN)", {}, {"none", "fixed", "sigma"}},
+      {"clip_value", &P::clip_value, "1", "fixed: bound on |w|; sigma: bound in standard deviations of the layer's W",
+       "aihwkit WeightClipParameter (fixed_value, sigma)", {0.0, 1e6}},
+  };
+  return p;
+}
+
+void HwaParams::check() const {
+  if (clip != "none" && !(clip_value > 0))
+    throw Error("parameter 'hwa.clip_value' = " + std::to_string(clip_value) + ": must be > 0 when hwa.clip = \"" +
+                clip + "\"");
+  if (weight_noise != "none" && !(sigma_w > 0))
+    throw Error("parameter 'hwa.sigma_w' = " + std::to_string(sigma_w) + ": must be > 0 when hwa.weight_noise = \"" +
+                weight_noise + "\"");
+}
+
+namespace {
+
+Parameter& slot(MatmulLayer& layer, std::size_t i, const char* name) {
+  auto params = layer.parameters();
+  if (params.size() <= i || params[i]->name != name)
+    throw Error("hwa: layer '" + layer.spec().kind + "' has no parameter '" + name + "' in slot " + std::to_string(i));
+  return *params[i];
+}
+
+/// Output rows of a matmul layer viewed as (batch * positions, channels): channels are the last,
+/// contiguous axis of every layer output (core/tensor.hpp), so the view is a reinterpretation.
+Eigen::Map<Matrix> channel_view(Matrix& y, const MatmulLayer& layer) {
+  const Eigen::Index n = layer.weight().cols();
+  return Eigen::Map<Matrix>(y.data(), y.size() / n, n);
+}
+
+}  // namespace
+
+class HwaTraining::Product final : public nets::Product {
+ public:
+  Product(const HwaParams& p, const devices::DacParams& dac, const devices::AdcParams& adc, std::uint64_t seed,
+          std::uint64_t ordinal, const std::uint64_t* step)
+      : p_(p), dac_p_(dac), adc_p_(adc), seed_(seed), ordinal_(ordinal), step_(step) {}
+
+  void forward(MatmulLayer& layer, const Matrix& x, Matrix& y, Mode mode) override {
+    restore(layer);
+    if (mode == Mode::eval) {
+      layer.forward(x, y, mode);
+      if (calibrating_) record(layer, x, y);
+      return;
+    }
+    const bool quantized = p_.io == "quantized";
+    if ((quantized && !dac_) || (p_.sigma_out > 0 && full_scale_.empty()))
+      throw Error("hwa: train-mode forward before calibrate() (needed by hwa.io = \"quantized\" or hwa.sigma_out > 0)");
+    // 1. weight noise on the reference weights, kept until backward()
+    if (p_.weight_noise != "none") {
+      Parameter& w = slot(layer, 0, "weight");
+      w_ref_ = w.value;
+      Stream s(seed_, "hwa.weights", {*step_, ordinal_});
+      z_.resize(w.value.rows(), w.value.cols());
+      s.fill_normal(z_);
+      const float sw = float(p_.sigma_w);
+      if (p_.weight_noise == "additive") {
+        const float scale = sw * w_ref_.cwiseAbs().maxCoeff();
+        w.value = w_ref_ + scale * z_;
+      } else if (p_.weight_noise == "multiplicative") {
+        w.value = (w_ref_.array() * (1.f + sw * z_.array())).matrix();
+      } else {
+        w.value = (w_ref_.array() * (sw * z_.array()).exp()).matrix();
+      }
+      swapped_ = &w;
+    }
+    // 2. DAC with its straight-through mask
+    const Matrix* in = &x;
+    have_mask_x_ = quantized;
+    if (quantized) {
+      dac_->quantize(x, xq_);
+      const float xm = float(dac_->x_max());
+      const bool sgn = dac_->signed_inputs();
+      mask_x_ = x.unaryExpr([xm, sgn](float v) { return (std::abs(v) <= xm && (sgn || v >= 0.f)) ? 1.f : 0.f; });
+      in = &xq_;
+    }
+    // 3. the layer's product and bias with the perturbed weights
+    layer.forward(*in, y, Mode::train);
+    // 4.-5. ADC and output noise on the pre-bias output
+    have_mask_y_ = quantized;
+    if (quantized || p_.sigma_out > 0) {
+      auto Y = channel_view(y, layer);
+      const auto b = layer.bias().row(0);
+      Y.rowwise() -= b;
+      if (quantized) {
+        const auto& r = adc_->range();
+        mask_y_.resize(y.rows(), y.cols());
+        auto M = channel_view(mask_y_, layer);
+        for (Eigen::Index j = 0; j < Y.cols(); ++j) {
+          const float s = float(r[std::size_t(j)]);
+          M.col(j) = Y.col(j).unaryExpr([s](float v) { return std::abs(v) <= s ? 1.f : 0.f; });
+        }
+        Stream as(seed_, "hwa.adc", {*step_, ordinal_});
+        adc_->convert(Y, as);
+      }
+      if (p_.sigma_out > 0) {
+        Stream os(seed_, "hwa.out", {*step_, ordinal_});
+        z_out_.resize(Y.rows(), Y.cols());
+        os.fill_normal(z_out_);
+        for (Eigen::Index j = 0; j < Y.cols(); ++j)
+          Y.col(j) += float(p_.sigma_out * full_scale_[std::size_t(j)]) * z_out_.col(j);
+      }
+      Y.rowwise() += b;
+    }
+  }
+
+  void backward(MatmulLayer& layer, const Matrix& dy, Matrix& dx) override {
+    if (have_mask_y_) {
+      // The ADC's STE mask applies to the product; the bias is added after the ADC, so its gradient
+      // is the unmasked dL/dy: the layer adds colsum(masked dy), the rest is added here.
+      g_ = dy.cwiseProduct(mask_y_);
+      layer.backward(g_, dx);
+      g_ = dy - g_;
+      Parameter& b = slot(layer, 1, "bias");
+      b.grad.row(0) += channel_view(g_, layer).colwise().sum();
+    } else {
+      layer.backward(dy, dx);
+    }
+    if (have_mask_x_) dx.array() *= mask_x_.array();
+    restore(layer);
+  }
+
+  void start_calibration() {
+    calibrating_ = true;
+    xmax_ = 0;
+    signed_ = false;
+    ycal_.resize(0, 0);
+  }
+  void finish_calibration() {
+    calibrating_ = false;
+    if (ycal_.rows() == 0) throw Error("hwa: calibrate() did not reach a selected layer");
+    const double xmax = xmax_ > 0 ? xmax_ : 1.0;
+    if (p_.io == "quantized") {
+      dac_.emplace(dac_p_, xmax, signed_);
+      adc_.emplace(devices::Adc::calibrated(adc_p_, ycal_));
+      full_scale_ = adc_->range();
+    } else {
+      full_scale_.assign(std::size_t(ycal_.cols()), 0.0);
+      for (Eigen::Index j = 0; j < ycal_.cols(); ++j) full_scale_[std::size_t(j)] = ycal_.col(j).cwiseAbs().maxCoeff();
+    }
+    ycal_.resize(0, 0);
+  }
+  double x_max() const { return dac_ ? dac_->x_max() : xmax_; }
+  const std::vector<double>& adc_range() const {
+    if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\" or calibrate() was not called)");
+    return adc_->range();
+  }
+
+ private:
+  void restore(MatmulLayer&) {
+    if (swapped_) {
+      swapped_->value = w_ref_;
+      swapped_ = nullptr;
+    }
+  }
+  void record(const MatmulLayer& layer, const Matrix& x, const Matrix& y) {
+    if (x.size() > 0) {
+      xmax_ = std::max(xmax_, double(x.cwiseAbs().maxCoeff()));
+      signed_ = signed_ || (x.array() < 0).any();
+    }
+    Matrix yy = y;
+    auto Y = channel_view(yy, layer);
+    Y.rowwise() -= layer.bias().row(0);
+    const Eigen::Index r0 = ycal_.rows();
+    ycal_.conservativeResize(r0 + Y.rows(), Y.cols());
+    ycal_.bottomRows(Y.rows()) = Y;
+  }
+
+  const HwaParams& p_;
+  devices::DacParams dac_p_;
+  devices::AdcParams adc_p_;
+  std::uint64_t seed_, ordinal_;
+  const std::uint64_t* step_;
+  std::optional<devices::Dac> dac_;
+  std::optional<devices::Adc> adc_;
+  std::vector<double> full_scale_;
+  Parameter* swapped_ = nullptr;
+  Matrix w_ref_, z_, xq_, mask_x_, mask_y_, z_out_, g_;
+  bool have_mask_x_ = false, have_mask_y_ = false;
+  bool calibrating_ = false, signed_ = false;
+  double xmax_ = 0;
+  Matrix ycal_;
+};
+
+HwaTraining::HwaTraining(Network& net, const HwaParams& p, const devices::DacParams& dac,
+                         const devices::AdcParams& adc, std::vector<std::size_t> layers, std::uint64_t seed)
+    : net_(net), p_(p), layers_(std::move(layers)) {
+  validate(p_, "hwa");
+  if (p_.io == "quantized") {
+    validate(dac, "dac");
+    validate(adc, "adc");
+  }
+  for (std::size_t k = 0; k < layers_.size(); ++k) {
+    const std::size_t i = layers_[k];
+    if (i >= net_.size()) throw Error("hwa: layer " + std::to_string(i) + " is not in the network");
+    auto* m = dynamic_cast<MatmulLayer*>(&net_.layer(i));
+    if (!m) throw Error("hwa: layer " + std::to_string(i) + " (" + net_.layer(i).spec().kind + ") is not Dense or Conv2d");
+    if (m->product()) throw Error("hwa: layer " + std::to_string(i) + " already has a product installed");
+    slot(*m, 0, "weight");
+    slot(*m, 1, "bias");
+    if (m->spec().has("groups") && m->spec().get("groups") != 1)
+      throw Error("hwa: layer " + std::to_string(i) + ": grouped convolutions are not supported by HWA training yet");
+  }
+  for (std::size_t k = 0; k < layers_.size(); ++k) {
+    auto p2 = std::make_shared<Product>(p_, dac, adc, seed, std::uint64_t(k), &step_);
+    dynamic_cast<MatmulLayer&>(net_.layer(layers_[k])).set_product(p2);
+    products_.push_back(std::move(p2));
+  }
+}
+
+HwaTraining::~HwaTraining() {
+  for (std::size_t k = 0; k < layers_.size(); ++k) {
+    auto& m = dynamic_cast<MatmulLayer&>(net_.layer(layers_[k]));
+    if (m.product() == products_[k].get()) m.set_product(nullptr);
+  }
+}
+
+void HwaTraining::calibrate(const Matrix& x) {
+  for (auto& p : products_) p->start_calibration();
+  net_.forward(x, Mode::eval);
+  for (auto& p : products_) p->finish_calibration();
+}
+
+void HwaTraining::begin_step(std::uint64_t step) { step_ = step; }
+
+void HwaTraining::end_step(std::uint64_t) {
+  if (p_.clip == "none") return;
+  for (std::size_t i : layers_) {
+    auto& w = slot(dynamic_cast<MatmulLayer&>(net_.layer(i)), 0, "weight");
+    if (!w.trainable) continue;
+    float bound = float(p_.clip_value);
+    if (p_.clip == "sigma") {
+      const double mean = w.value.cast<double>().mean();
+      const double var = (w.value.cast<double>().array() - mean).square().mean();
+      bound = float(p_.clip_value * std::sqrt(var));
+    }
+    w.value = w.value.cwiseMax(-bound).cwiseMin(bound);
+  }
+}
+
+double HwaTraining::x_max(std::size_t l) const { return products_.at(l)->x_max(); }
+const std::vector<double>& HwaTraining::adc_range(std::size_t l) const { return products_.at(l)->adc_range(); }
+
+std::vector<std::size_t> matmul_layers(const Network& net) {
+  std::vector<std::size_t> r;
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (dynamic_cast<const MatmulLayer*>(&net.layer(i))) r.push_back(i);
+  return r;
+}
+
+}  // namespace aimc::nets
