@@ -166,6 +166,8 @@ class HwaTraining::Product final : public nets::Product {
     }
     ycal_.resize(0, 0);
   }
+  /// Puts the reference weights back if a train-mode forward left them perturbed (no backward yet).
+  void release(MatmulLayer& layer) { restore(layer); }
   double x_max() const { return dac_ ? dac_->x_max() : xmax_; }
   const std::vector<double>& adc_range() const {
     if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\" or calibrate() was not called)");
@@ -237,6 +239,7 @@ HwaTraining::HwaTraining(Network& net, const HwaParams& p, const devices::DacPar
 HwaTraining::~HwaTraining() {
   for (std::size_t k = 0; k < layers_.size(); ++k) {
     auto& m = dynamic_cast<MatmulLayer&>(net_.layer(layers_[k]));
+    products_[k]->release(m);
     if (m.product() == products_[k].get()) m.set_product(nullptr);
   }
 }

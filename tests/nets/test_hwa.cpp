@@ -98,6 +98,18 @@ TEST_CASE("hwa: weight noise is drawn once per step, keyed by (seed, step, layer
       return wt;
     };
     const Matrix a = perturbed(3), b = perturbed(3), c = perturbed(4);
+    {  // a forward without backward, then the training ends: the reference weights come back
+      Network n2 = one_dense(8, 4);
+      const Matrix w2 = n2.parameters()[0]->value;
+      {
+        HwaTraining h2(n2, p, {}, {}, matmul_layers(n2), 21);
+        h2.begin_step(0);
+        n2.forward(x.leftCols(8), Mode::train);
+        CHECK(n2.parameters()[0]->value != w2);
+      }
+      CHECK(n2.parameters()[0]->value == w2);
+      CHECK(dynamic_cast<MatmulLayer&>(n2.layer(0)).product() == nullptr);
+    }
     CHECK(a == b);
     CHECK(a != c);
     // z recovered from the perturbed weights: mean 0, sd 1 within 5 standard errors (n = 2,048:
