@@ -29,6 +29,11 @@ class ProgrammedArray {
   virtual void mvm(const Eigen::Ref<const Matrix>& x, Matrix& y, Stream& read) const = 0;
   /// The effective (programmed, noiseless-read) weight matrix, (rows, cols), in weight units.
   virtual Matrix effective_weights() const = 0;
+  /// The weights at the drift-compensation reference (right after programming), (rows, cols), in
+  /// weight units: what effective_weights() would be had no time passed since programming. The
+  /// default, effective_weights(), is for arrays that keep no such reference (all but PCM; RRAM folds
+  /// its drift into the programmed state), for which drift compensation is the identity.
+  virtual Matrix reference_weights() const { return effective_weights(); }
 };
 
 class ArrayModel {

@@ -106,8 +106,8 @@ HardnnConfig parse_hardnn_config(const ConfigFile& f) {
   const std::string& file = f.path;
   const auto& root = f.root;
   check_keys(root,
-             {"model", "data", "hardnn", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr",
-              "mosfet", "layer"},
+             {"model", "data", "hardnn", "mapping", "rram", "pcm", "dac", "adc", "sense_amp", "sram_qs", "sram_is",
+              "sram_qr", "mosfet", "layer"},
              file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
   read_model_and_data(root, file, "inject into", c.model, c.data);

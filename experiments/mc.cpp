@@ -174,6 +174,11 @@ void read_analog_sections(const toml::table& root, const std::string& file, Anal
                                      {{"rows", "the tile size is mapping.tile_rows"}, {"cols", "the tile size is mapping.tile_cols"}});
     a.rram = read_params<devices::RramParams>(*t, file, "rram", a.rram);
   }
+  if (const auto* t = sub("pcm")) {
+    reject_keys<devices::PcmParams>(*t, file, "pcm",
+                                    {{"rows", "the tile size is mapping.tile_rows"}, {"cols", "the tile size is mapping.tile_cols"}});
+    a.pcm = read_params<devices::PcmParams>(*t, file, "pcm", a.pcm);
+  }
   if (const auto* t = sub("dac")) a.dac = read_params<devices::DacParams>(*t, file, "dac");
   if (const auto* t = sub("adc")) a.adc = read_params<devices::AdcParams>(*t, file, "adc");
   if (const auto* t = sub("sense_amp")) a.sense_amp = read_params<devices::SenseAmpParams>(*t, file, "sense_amp");
@@ -193,7 +198,7 @@ McConfig parse_mc_config(const ConfigFile& f) {
   const std::string& file = f.path;
   const auto& root = f.root;
   check_keys(root,
-             {"model", "data", "mapping", "rram", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
+             {"model", "data", "mapping", "rram", "pcm", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
               "mc", "sweep", "layer"},
              file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
@@ -353,6 +358,7 @@ struct Run : ModelRun<McConfig> {
 void write_resolved_analog(H5::Group& res, const AnalogConfig& a) {
   write_resolved(res, "mapping", a.mapping);
   write_resolved(res, "rram", a.rram);
+  write_resolved(res, "pcm", a.pcm);
   write_resolved(res, "dac", a.dac);
   write_resolved(res, "adc", a.adc);
   write_resolved(res, "sense_amp", a.sense_amp);

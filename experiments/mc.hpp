@@ -52,7 +52,7 @@ struct McConfig {
   nets::AnalogConfig analog_at(std::size_t point) const;
 };
 
-/// Reads the hardware sections of a config into `a`: [mapping], [rram], [dac], [adc], [sense_amp],
+/// Reads the hardware sections of a config into `a`: [mapping], [rram], [pcm], [dac], [adc], [sense_amp],
 /// [sram_qs], [sram_is], [sram_qr] (with technology/variation keys and presets), [mosfet] and the
 /// per-layer overrides [layer.N.section] (shared by every campaign that maps a network onto analog
 /// hardware). Errors name the file and key.

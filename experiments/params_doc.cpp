@@ -6,6 +6,7 @@
 #include "devices/snr_chain.hpp"
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
+#include "devices/pcm.hpp"
 #include "devices/rram.hpp"
 #include "devices/sense_amp.hpp"
 #include "devices/sram_compute.hpp"
@@ -34,7 +35,7 @@ std::string parameter_reference() {
       "Generated from the parameter tables in the code (`aimc params` prints it; a test keeps this file in "
       "step). Every key of a campaign config (`aimc mc`) is one row below, under its TOML section; the "
       "defaults are the values used when a key is absent. Units are SI; \"1\" is dimensionless. Keys "
-      "marked as set elsewhere (`rram.rows`, `sram_*.n_rows`, `sram_*.b_x`, `mosfet.x_max`) are derived "
+      "marked as set elsewhere (`rram.rows`, `pcm.rows`, `sram_*.n_rows`, `sram_*.b_x`, `mosfet.x_max`) are derived "
       "from `mapping.tile_rows`, `dac.bits` and the calibrated input range.\n\n"
       "## Campaign (`aimc mc`)\n\n";
   s += section<McModelParams>("[model]");
@@ -56,6 +57,9 @@ std::string parameter_reference() {
                                                      "`mantissa_bits` (accumulator fraction bits, 0..52).");
   s += "## Hardware\n\n";
   s += section<RramParams>("[rram]");
+  s += section<PcmParams>("[pcm]", "Phase-change memory with drift (devices/pcm.hpp): sweep `pcm.t_inference_s` "
+                                   "for accuracy over time, `mapping.drift_compensation` for the digital "
+                                   "compensation.");
   s += section<DacParams>("[dac]");
   s += section<AdcParams>("[adc]");
   s += section<SenseAmpParams>("[sense_amp]");

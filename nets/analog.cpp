@@ -23,8 +23,9 @@ std::span<const Param<MappingParams>> MappingParams::params() {
   using P = MappingParams;
   static const Param<P> t[] = {
       {"substrate", &P::substrate, "", "analog array of every analog layer",
-       "RRAM crossbar (ISAAC-style), SRAM QS/IS/QR (Gonugondla et al., TCAD 2021), MOSFET synapse", {},
-       {"rram", "sram_qs", "sram_is", "sram_qr", "mosfet"}},
+       "RRAM crossbar (ISAAC-style), PCM (Joshi et al., Nat. Commun. 2020), SRAM QS/IS/QR (Gonugondla et al., "
+       "TCAD 2021), MOSFET synapse", {},
+       {"rram", "pcm", "sram_qs", "sram_is", "sram_qr", "mosfet"}},
       {"readout", &P::readout, "", "column read-out: adc (B-bit), sense_amp (1 bit, ADC-less), ideal (none)",
        "ADC-less mode: Apolinario et al., IEEE TETC 2023", {}, {"adc", "sense_amp", "ideal"}},
       {"analog_layers", &P::analog_layers, "",
@@ -42,6 +43,12 @@ std::span<const Param<MappingParams>> MappingParams::params() {
        between(1, 16)},
       {"slice_bits", &P::slice_bits, "1", "magnitude bits stored per slice (weight_slices > 1)",
        "ISAAC: 2 bits per memristor cell", between(1, 16)},
+      {"drift_compensation", &P::drift_compensation, "",
+       "digital scale of each analog layer's output restoring the mean absolute output of an identity probe read "
+       "right after programming: none, global (one factor per layer) or column (one per output column)",
+       "Joshi et al., Nat. Commun. 2020 (global drift compensation); aihwkit GlobalDriftCompensation / "
+       "PerColumnDriftCompensation",
+       {}, {"none", "global", "column"}},
   };
   return t;
 }
@@ -100,6 +107,7 @@ bool AnalogConfig::set(std::string_view key, double value) {
   const auto sec = key.substr(0, dot), name = key.substr(dot + 1);
   if (sec == "mapping") return aimc::set_param(mapping, name, value);
   if (sec == "rram") return name != "rows" && name != "cols" && aimc::set_param(rram, name, value);
+  if (sec == "pcm") return name != "rows" && name != "cols" && aimc::set_param(pcm, name, value);
   if (sec == "dac") return aimc::set_param(dac, name, value);
   if (sec == "adc") return aimc::set_param(adc, name, value);
   if (sec == "sense_amp") return aimc::set_param(sense_amp, name, value);
@@ -134,6 +142,7 @@ bool AnalogConfig::set_string(std::string_view key, const std::string& value) {
   const auto sec = key.substr(0, dot), name = key.substr(dot + 1);
   if (sec == "mapping") return name != "analog_layers" && set_text(mapping, name, value);
   if (sec == "rram") return set_text(rram, name, value);
+  if (sec == "pcm") return set_text(pcm, name, value);
   if (sec == "dac") return set_text(dac, name, value);
   if (sec == "adc") return set_text(adc, name, value);
   if (sec == "sense_amp") return set_text(sense_amp, name, value);
@@ -161,6 +170,7 @@ std::vector<std::string> AnalogConfig::numeric_keys() {
   std::vector<std::string> k;
   add_numeric<MappingParams>(k, "mapping");
   add_numeric<RramParams>(k, "rram");
+  add_numeric<PcmParams>(k, "pcm");
   add_numeric<DacParams>(k, "dac");
   add_numeric<AdcParams>(k, "adc");
   add_numeric<SenseAmpParams>(k, "sense_amp");
@@ -169,12 +179,18 @@ std::vector<std::string> AnalogConfig::numeric_keys() {
   add_numeric_sram<QrParams>(k, "sram_qr");
   add_numeric<MosfetParams>(k, "mosfet");
   std::erase_if(k, [](const std::string& s) {
-    return s == "rram.rows" || s == "rram.cols" || s.ends_with(".n_rows") || s.ends_with(".b_x") || s == "mosfet.x_max";
+    return s == "rram.rows" || s == "rram.cols" || s == "pcm.rows" || s == "pcm.cols" || s.ends_with(".n_rows") ||
+           s.ends_with(".b_x") || s == "mosfet.x_max";
   });
   return k;
 }
 
 namespace {
+PcmParams pcm_for(PcmParams p, const AnalogConfig& c) {
+  p.rows = c.mapping.tile_rows;
+  p.cols = c.mapping.tile_cols;
+  return p;
+}
 template <class P>
 SramModel<P> sram_for(SramModel<P> m, const AnalogConfig& c) {
   m.circuit.n_rows = c.mapping.tile_rows;
@@ -192,6 +208,8 @@ void AnalogConfig::validate() const {
     r.rows = mapping.tile_rows;
     r.cols = mapping.tile_cols;
     aimc::validate(r, "rram");
+  } else if (s == "pcm") {
+    aimc::validate(pcm_for(pcm, *this), "pcm");
   } else if (s == "mosfet") {
     aimc::validate(mosfet, "mosfet");
   } else {
@@ -347,13 +365,49 @@ class AnalogInstance::Tiles final : public Product {
 
   std::vector<std::unique_ptr<ProgrammedArray>> tiles;
   std::vector<SenseAmp> sas;
+  std::vector<float> alpha;  // drift compensation: none (empty), global (1) or per column (N)
+  /// Sets `alpha` from the programmed tiles (drift compensation, analog.hpp).
+  void compensate();
 
  private:
   const AnalogNetwork::Layer& L_;
   std::size_t l_;
   const AnalogInstance::Context& ctx_;
   Matrix scratch_, scratch_ref_, xq_, part_;
+  Matrix probe_t_, probe_ref_;  // the identity probe's readouts (K x N): now and at the reference
 };
+
+void AnalogInstance::Tiles::compensate() {
+  const auto& L = L_;
+  const std::string& mode = L.cfg.mapping.drift_compensation;
+  if (mode == "none") {
+    alpha.clear();
+    return;
+  }
+  // The identity probe read noise-free through the digital sum of step 4 (analog.hpp): readout
+  // sum_s g_s W_s of every tile block, at the time of inference and at the reference.
+  probe_t_.setZero(L.K, L.N);
+  probe_ref_.setZero(L.K, L.N);
+  std::size_t t = 0;
+  for (int k = 0; k < L.S(); ++k) {
+    const float g = L.slices.empty() ? 1.f : L.slice_gain[std::size_t(k)];
+    for (int r = 0; r < L.rb(); ++r)
+      for (int c = 0; c < L.cb(); ++c, ++t) {
+        const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
+        probe_t_.block(L.row0[r], L.col0[c], rk, ck) += g * tiles[t]->effective_weights();
+        probe_ref_.block(L.row0[r], L.col0[c], rk, ck) += g * tiles[t]->reference_weights();
+      }
+  }
+  const Eigen::RowVectorXd now = probe_t_.cast<double>().cwiseAbs().colwise().sum();
+  const Eigen::RowVectorXd ref = probe_ref_.cast<double>().cwiseAbs().colwise().sum();
+  auto ratio = [](double r, double n) { return r > 0.0 && n > 0.0 ? float(r / n) : 1.f; };
+  if (mode == "global") {
+    alpha.assign(1, ratio(ref.sum(), now.sum()));
+  } else {
+    alpha.resize(std::size_t(L.N));
+    for (int j = 0; j < L.N; ++j) alpha[std::size_t(j)] = ratio(ref(j), now(j));
+  }
+}
 
 namespace {
 std::vector<int> blocks(int n, int size) {
@@ -438,6 +492,8 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
         r.rows = lc.mapping.tile_rows;
         r.cols = lc.mapping.tile_cols;
         L->model = std::make_unique<RramArrayModel>(r);
+      } else if (s == "pcm") {
+        L->model = std::make_unique<PcmArrayModel>(pcm_for(lc.pcm, lc));
       } else if (s == "sram_qs") {
         L->model = std::make_unique<SramQsArrayModel>(sram_for(lc.sram_qs, lc), xmax);
       } else if (s == "sram_is") {
@@ -565,6 +621,7 @@ void AnalogNetwork::program(AnalogInstance& inst, const Stream& prog) const {
           }
         }
     }
+    st.compensate();
   }
 }
 
@@ -574,6 +631,8 @@ AnalogInstance::~AnalogInstance() = default;
 const std::vector<std::unique_ptr<ProgrammedArray>>& AnalogInstance::tiles(std::size_t l) const {
   return products_.at(l)->tiles;
 }
+
+const std::vector<float>& AnalogInstance::compensation(std::size_t l) const { return products_.at(l)->alpha; }
 
 void AnalogInstance::set_slab_rows(int rows) {
   if (rows < 1) throw Error("analog slab rows must be >= 1");
@@ -687,6 +746,11 @@ void AnalogInstance::Tiles::forward(MatmulLayer& ml, const Matrix& x_in, Matrix&
             }
           }
         }
+    }
+    if (alpha.size() == 1) {
+      Ys *= alpha[0];
+    } else if (!alpha.empty()) {
+      Ys.array().rowwise() *= Eigen::Map<const Eigen::RowVectorXf>(alpha.data(), N).array();
     }
     if (stats && snr) {
       const std::size_t si = std::size_t(b0 / slab);

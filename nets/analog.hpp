@@ -1,7 +1,7 @@
 #pragma once
 /// Analog execution of a network: every selected Dense/Conv2d layer runs its matrix product on tiles
-/// of an analog array (RRAM, SRAM QS/IS/QR, MOSFET synapse) behind a DAC and an ADC or a 1-bit sense
-/// amplifier; everything else stays digital.
+/// of an analog array (RRAM, PCM, SRAM QS/IS/QR, MOSFET synapse) behind a DAC and an ADC or a 1-bit
+/// sense amplifier; everything else stays digital.
 ///
 /// Per analog layer (crossbar view W: K inputs x N outputs, MatmulLayer in layer.hpp):
 ///   1. lower():  x -> X (B * positions, K)                 (im2col for Conv2d, nothing for Dense)
@@ -9,6 +9,7 @@
 ///   3. tiles:    W is cut into ceil(K / tile_rows) x ceil(N / tile_cols) blocks W_rc; tile (r, c) is
 ///                W_rc programmed on its own array; it computes P_rcp = readout(array(X_p[:, rows r]))
 ///   4. digital:  Y[:, cols c] = sum_p a_p sum_r P_rcp         (partial sums accumulated across tiles)
+///                Y[:, j] *= alpha_j                            (drift compensation, when on; see below)
 ///   5. raise():  y = Y + bias (reshaped back for Conv2d)
 /// Steps 1-5 run on slabs of whole samples, about kSlabRows crossbar input rows at a time (one image
 /// of a 28 x 28 convolution, the whole chunk of a Dense layer), so that the lowered inputs, each
@@ -21,6 +22,22 @@
 /// w_max. Each slice has its own tiles and converters; digitally Y = sum_s g_s Y_s with
 /// g_s = (2^b - 1) 2^(s b) / (2^B - 1), so that with ideal devices sum_s g_s W_s is W quantized to B
 /// bits. Slice s of tile (l, r, c) draws from prog.child("tile", {l, r, c}).child("slice", {s}).
+///
+/// Drift compensation (mapping.drift_compensation; after Joshi et al., Nat. Commun. 2020, and aihwkit's
+/// GlobalDriftCompensation / PerColumnDriftCompensation): right after programming an instance, each
+/// analog layer is probed with the identity batch (each input line alone at unit input) read without
+/// noise and without converters, through the layer's digital sum: the readout of the probe is the
+/// layer's combined weight matrix sum_s g_s W_s (K x N, over all tiles and weight slices), so its
+/// mean |y| is mean |W|. The probe is read at the reference (ProgrammedArray::reference_weights(),
+/// right after programming) and at the time of inference (effective_weights()), and
+///   global:  alpha = sum_ij |W_ref| / sum_ij |W_t|     (one factor per layer)
+///   column:  alpha_j = sum_i |W_ref,ij| / sum_i |W_t,ij|   (one factor per output column)
+/// (alpha = 1 where the denominator or numerator is 0) multiplies Y in digital before the bias, so
+/// the compensated probe has the mean |y| of the reference. "none" leaves Y as is. aihwkit's probe is
+/// the same identity batch, but read through the tile's full forward (its DAC, ADC and output noise)
+/// unless GlobalDriftCompensationWithExactReference is used; ours is the noise-free read, and one
+/// factor per layer rather than per tile. Substrates without a drift reference (all but PCM) have
+/// W_ref = W_t, so alpha = 1.
 ///
 /// Scaling (explicit): every array works in weight units (devices/analog_array.hpp). A layer's weights
 /// are mapped with w_max = max |W| of the layer, so the largest weight uses the full device range
@@ -54,6 +71,7 @@
 #include "devices/analog_array.hpp"
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
+#include "devices/pcm.hpp"
 #include "devices/rram.hpp"
 #include "devices/sense_amp.hpp"
 #include "devices/sram_compute.hpp"
@@ -63,7 +81,7 @@ namespace aimc::nets {
 
 /// How a network is mapped onto analog hardware.
 struct MappingParams {
-  std::string substrate = "rram";    ///< rram | sram_qs | sram_is | sram_qr | mosfet
+  std::string substrate = "rram";    ///< rram | pcm | sram_qs | sram_is | sram_qr | mosfet
   std::string readout = "adc";       ///< adc | sense_amp | ideal (no conversion: float partial sums)
   std::string analog_layers = "all";  ///< all | inner (first and last matmul layer digital) | list "0,2"
   int tile_rows = 128;               ///< array rows (inputs) per tile
@@ -71,6 +89,7 @@ struct MappingParams {
   double input_percentile = 100.0;   ///< DAC full scale: this percentile of |inputs| on calibration
   int weight_slices = 1;             ///< devices per weight (bit slices); 1 = the whole weight on one pair
   int slice_bits = 2;                ///< magnitude bits per slice when weight_slices > 1
+  std::string drift_compensation = "none";  ///< none | global | column (see the file comment)
   static std::span<const Param<MappingParams>> params();
 };
 
@@ -78,6 +97,7 @@ struct MappingParams {
 struct AnalogConfig {
   MappingParams mapping;
   devices::RramParams rram;  ///< rows/cols are taken from mapping.tile_rows/tile_cols
+  devices::PcmParams pcm;    ///< rows/cols are taken from mapping.tile_rows/tile_cols
   devices::DacParams dac;
   devices::AdcParams adc;
   devices::SenseAmpParams sense_amp;
@@ -101,8 +121,8 @@ struct AnalogConfig {
   /// Sets a string parameter "section.name" (e.g. "mapping.substrate"); false if there is none.
   bool set_string(std::string_view key, const std::string& value);
 
-  /// Sets a numeric parameter "section.name" (sections: mapping, rram, dac, adc, sense_amp, sram_qs,
-  /// sram_is, sram_qr, mosfet). False if there is no such numeric parameter.
+  /// Sets a numeric parameter "section.name" (sections: mapping, rram, pcm, dac, adc, sense_amp,
+  /// sram_qs, sram_is, sram_qr, mosfet). False if there is no such numeric parameter.
   bool set(std::string_view key, double value);
   /// Names "section.name" of all numeric parameters (for error messages and sweeps).
   static std::vector<std::string> numeric_keys();
@@ -195,8 +215,11 @@ class AnalogInstance {
   /// Crossbar input rows per slab (default kSlabRows); the outputs do not depend on it.
   void set_slab_rows(int rows);
   static constexpr int kSlabRows = 512;
-  /// The programmed arrays of analog layer l, row-major over the tile grid.
+  /// The programmed arrays of analog layer l, row-major over the tile grid (slice by slice).
   const std::vector<std::unique_ptr<devices::ProgrammedArray>>& tiles(std::size_t l) const;
+  /// The drift-compensation factors of analog layer l: empty (none), one (global) or one per output
+  /// column (column).
+  const std::vector<float>& compensation(std::size_t l) const;
 
  private:
   friend class AnalogNetwork;

@@ -37,11 +37,12 @@
 
 // ---- array models under contract: add your #include and your type here ----
 #include "devices/mosfet.hpp"
+#include "devices/pcm.hpp"
 #include "devices/rram.hpp"
 #include "devices/sram_array.hpp"
 using ContractModels = std::tuple<aimc::devices::RramArrayModel, aimc::devices::SramQsArrayModel,
                                   aimc::devices::SramIsArrayModel, aimc::devices::SramQrArrayModel,
-                                  aimc::devices::MosfetArrayModel>;
+                                  aimc::devices::MosfetArrayModel, aimc::devices::PcmArrayModel>;
 // ---------------------------------------------------------------------------
 
 using namespace aimc;

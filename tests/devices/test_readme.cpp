@@ -15,6 +15,7 @@
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
 #include "devices/mpc.hpp"
+#include "devices/pcm.hpp"
 #include "devices/snr_chain.hpp"
 #include "devices/rram.hpp"
 #include "devices/sense_amp.hpp"
@@ -49,6 +50,7 @@ std::string presets_table() {
 std::vector<std::pair<std::string, std::string>> tables() {
   return {
       {"RramParams", markdown_table<RramParams>()},
+      {"PcmParams", markdown_table<PcmParams>()},
       {"DacParams", markdown_table<DacParams>()},
       {"AdcParams", markdown_table<AdcParams>()},
       {"MpcParams", markdown_table<MpcParams>()},

@@ -46,6 +46,15 @@ std::string campaign(const std::string& model, int trials, const std::string& ex
          "[rram]\nsigma_read = 0.02\n[sweep]\n\"rram.sigma_prog\" = [0.0, 0.1]\n\"adc.bits\" = [4, 8]\n";
 }
 
+/// The same campaign on PCM (every mechanism on, per-read noise, per-column drift compensation) over
+/// two times of inference.
+std::string pcm_campaign(const std::string& model, int trials) {
+  return "[model]\npath = \"" + model + "\"\n[data]\nsubset = 150\ncalibration = 64\n[mc]\ntrials = " +
+         std::to_string(trials) +
+         "\nseed = 5\nchunk = 50\n[mapping]\nsubstrate = \"pcm\"\ndrift_compensation = \"column\"\n"
+         "[pcm]\nsigma_read = 0.02\n[sweep]\n\"pcm.t_inference_s\" = [1.0, 3.1536e7]\n\"adc.bits\" = [4, 8]\n";
+}
+
 std::string error_of(auto&& fn) {
   try {
     fn();
@@ -145,12 +154,31 @@ TEST_CASE("mc config: every key is checked, errors name the file and key") {
   CHECK(e.find("adc.bits") != std::string::npos);
   // Dotted keys in [sweep] (a nested table in TOML) work the same as quoted ones.
   CHECK(parse("[model]\npath = \"m.h5\"\n[sweep]\nrram.sigma_prog = [0.0, 0.05]\n").points() == 2);
+  // The [pcm] section, its sweeps and the drift compensation, like [rram].
+  const McConfig pc = parse(pcm_campaign(model, 4));
+  CHECK(pc.analog.mapping.substrate == "pcm");
+  CHECK(pc.analog.mapping.drift_compensation == "column");
+  CHECK(pc.analog_at(3).pcm.t_inference_s == 3.1536e7);
+  CHECK(pc.analog_at(3).pcm.sigma_read == 0.02);
+  e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[pcm]\ncols = 64\n"); });
+  CHECK(e.find("mapping.tile_cols") != std::string::npos);
+  e = error_of([&] {
+    parse("[model]\npath = \"m.h5\"\n[mapping]\nsubstrate = \"pcm\"\n[sweep]\n\"pcm.t_inference_s\" = [1, -1]\n");
+  });
+  CHECK(e.find("parameter 'pcm.t_inference_s' = -1") != std::string::npos);
+  e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[mapping]\ndrift_compensation = \"yes\"\n"); });
+  CHECK(e.find("mapping.drift_compensation") != std::string::npos);
+  e = error_of([&] { parse("[model]\npath = \"m.h5\"\n[layer.0.pcm]\nt_inference = 5\n"); });
+  CHECK(e.find("pcm.t_inference_s") != std::string::npos);
 }
 
 TEST_CASE("mc: results are bit-identical for 1 and 2 threads") {
   test::ScratchDir dir("mc-threads");
   const std::string model = make_model(dir);
-  const std::string cfg = write_config(dir, "c.toml", campaign(model, 5));
+  bool pcm = false;
+  SUBCASE("rram") {}
+  SUBCASE("pcm with drift compensation") { pcm = true; }
+  const std::string cfg = write_config(dir, "c.toml", pcm ? pcm_campaign(model, 5) : campaign(model, 5));
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
   CHECK(run_quiet(cfg, dir.file("t1.h5")) == 0);
@@ -161,8 +189,8 @@ TEST_CASE("mc: results are bit-identical for 1 and 2 threads") {
   REQUIRE(a.size() == 4);
   CHECK(a == b);
   for (const auto& p : a) CHECK(std::count(p.done.begin(), p.done.end(), 1) == 5);
-  // Trials differ from each other (fresh device instances) at sigma_prog > 0, read noise on.
-  CHECK(a[3].accuracy[0] != a[3].accuracy[1]);
+  // Trials differ from each other (fresh device instances) at sigma_prog > 0 (PCM: always), read noise on.
+  CHECK(a[3].loss[0] != a[3].loss[1]);
   // Resuming a complete file runs nothing and changes no result.
   CHECK(run_quiet(cfg, dir.file("t1.h5"), false, true) == 0);
   CHECK(read_points(dir.file("t1.h5")) == a);

@@ -49,7 +49,7 @@ std::vector<std::string> g_config_keys;  // every key and table header of the se
 
 const std::vector<std::string>& headers() {
   static const std::vector<std::string> h = {
-      "[model]", "[data]", "[mc]", "[sweep]", "[mapping]", "[rram]", "[dac]", "[adc]", "[sense_amp]", "[sram_qs]",
+      "[model]", "[data]", "[mc]", "[sweep]", "[mapping]", "[rram]", "[pcm]", "[dac]", "[adc]", "[sense_amp]", "[sram_qs]",
       "[sram_is]", "[sram_qr]", "[mosfet]", "[hardnn]", "[snr]", "[qs]", "[is]", "[qr]", "[accumulation]",
       "[layer.0.rram]", "[layer.1.adc]", "[layer.4294967304.adc]", "[layer.-1.dac]", "[layer.x.rram]", "[layer.0]",
       "[layer]", "[[mc]]", "[sweep.rram]", "[rram.sigma_prog]", "[\"\"]", "[a.b.c.d.e]"};
