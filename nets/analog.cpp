@@ -500,25 +500,7 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       }
       if (!(xmax > 0)) xmax = 1.0;
       L->dac = std::make_unique<Dac>(lc.dac, xmax, signed_in);
-      const auto& s = lc.mapping.substrate;
-      if (s == "rram") {
-        RramParams r = lc.rram;
-        r.rows = lc.mapping.tile_rows;
-        r.cols = lc.mapping.tile_cols;
-        L->model = std::make_unique<RramArrayModel>(r);
-      } else if (s == "pcm") {
-        L->model = std::make_unique<PcmArrayModel>(pcm_for(lc.pcm, lc));
-      } else if (s == "sram_qs") {
-        L->model = std::make_unique<SramQsArrayModel>(sram_for(lc.sram_qs, lc), xmax);
-      } else if (s == "sram_is") {
-        L->model = std::make_unique<SramIsArrayModel>(sram_for(lc.sram_is, lc), xmax);
-      } else if (s == "sram_qr") {
-        L->model = std::make_unique<SramQrArrayModel>(sram_for(lc.sram_qr, lc), xmax);
-      } else {
-        MosfetParams m = lc.mosfet;
-        m.x_max = xmax;
-        L->model = std::make_unique<MosfetArrayModel>(m);
-      }
+      L->model = make_array_model(lc, xmax);
       // Converter calibration on the ideal partial sums of every tile, all phases stacked.
       if (lc.mapping.readout != "ideal") {
         const auto phases = L->dac->phases(X);
@@ -575,6 +557,26 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
   }
   prefix_end_ = analog_.empty() ? net_.size() : analog_.front();
   while (prefix_end_ > 0 && !net_.is_cut(prefix_end_)) --prefix_end_;
+}
+
+std::unique_ptr<devices::ArrayModel> make_array_model(const AnalogConfig& lc, double x_max) {
+  const auto& s = lc.mapping.substrate;
+  if (s == "rram") {
+    RramParams r = lc.rram;
+    r.rows = lc.mapping.tile_rows;
+    r.cols = lc.mapping.tile_cols;
+    return std::make_unique<RramArrayModel>(r);
+  }
+  if (s == "pcm") return std::make_unique<PcmArrayModel>(pcm_for(lc.pcm, lc));
+  if (s == "sram_qs") return std::make_unique<SramQsArrayModel>(sram_for(lc.sram_qs, lc), x_max);
+  if (s == "sram_is") return std::make_unique<SramIsArrayModel>(sram_for(lc.sram_is, lc), x_max);
+  if (s == "sram_qr") return std::make_unique<SramQrArrayModel>(sram_for(lc.sram_qr, lc), x_max);
+  if (s == "mosfet") {
+    MosfetParams m = lc.mosfet;
+    m.x_max = x_max;
+    return std::make_unique<MosfetArrayModel>(m);
+  }
+  throw Error("parameter 'mapping.substrate' = \"" + s + "\": unknown substrate");
 }
 
 std::size_t AnalogNetwork::cached_chunks() const {

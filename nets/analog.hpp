@@ -153,6 +153,11 @@ struct AnalogStats {
 
 class AnalogInstance;
 
+/// The array model of the configured substrate (mapping.substrate with its section; the tile size
+/// from mapping.tile_rows/tile_cols) for a layer whose DAC full scale is `x_max` (used by the SRAM and
+/// MOSFET models, which apply inputs themselves). `lc` is a layer's configuration (for_layer).
+std::unique_ptr<devices::ArrayModel> make_array_model(const AnalogConfig& lc, double x_max);
+
 /// A network with its analog mapping, calibrated; programs instances.
 class AnalogNetwork {
  public:

@@ -13,12 +13,16 @@ std::span<const Param<HwaParams>> HwaParams::params() {
   static const Param<P> p[] = {
       {"weight_noise", &P::weight_noise, "", "weight perturbation drawn once per mini-batch",
        "aihwkit WeightModifierParameter (add_normal, mult_normal); Joshi et al., Nat. Commun. 2020", {},
-       {"none", "additive", "multiplicative", "lognormal"}},
+       {"none", "additive", "multiplicative", "lognormal", "device"}},
       {"sigma_w", &P::sigma_w, "1",
        "weight-noise spread: additive relative to the layer's max |w|, multiplicative and lognormal relative to w",
        "Joshi et al., Nat. Commun. 11, 2473 (2020), Methods (additive, relative to max |w|)", {0.0, 10.0}},
-      {"io", &P::io, "", "DAC and ADC of the [dac] and [adc] sections in the training forward (STE backward)",
+      {"io", &P::io, "", "DAC and read-out (mapping.readout: ADC or sense amplifier) in the training forward, STE backward",
        "Bengio et al. 2013 (straight-through estimator)", {}, {"ideal", "quantized"}},
+      {"input_range", &P::input_range, "",
+       "DAC full scale: max |x| of the calibration batch, or trained from it (io = quantized)",
+       "aihwkit InputRangeParameter (learn_input_range); Choi et al., PACT, arXiv:1805.06085 (2018)", {},
+       {"calibrated", "learned"}},
       {"sigma_out", &P::sigma_out, "1", "additive Gaussian output noise relative to the channel's full scale",
        "aihwkit IOParameters out_noise (relative to the output bound)", {0.0, 10.0}},
       {"clip", &P::clip, "", "weight clipping after each optimizer step",
@@ -33,7 +37,9 @@ void HwaParams::check() const {
   if (clip != "none" && !(clip_value > 0))
     throw Error("parameter 'hwa.clip_value' = " + std::to_string(clip_value) + ": must be > 0 when hwa.clip = \"" +
                 clip + "\"");
-  if (weight_noise != "none" && !(sigma_w > 0))
+  if (input_range == "learned" && io != "quantized")
+    throw Error("parameter 'hwa.input_range' = \"learned\": needs hwa.io = \"quantized\" (a DAC to learn the range of)");
+  if (weight_noise != "none" && weight_noise != "device" && !(sigma_w > 0))
     throw Error("parameter 'hwa.sigma_w' = " + std::to_string(sigma_w) + ": must be > 0 when hwa.weight_noise = \"" +
                 weight_noise + "\"");
 }
@@ -58,9 +64,12 @@ Eigen::Map<Matrix> channel_view(Matrix& y, const MatmulLayer& layer) {
 
 class HwaTraining::Product final : public nets::Product {
  public:
-  Product(const HwaParams& p, const devices::DacParams& dac, const devices::AdcParams& adc, std::uint64_t seed,
-          std::uint64_t ordinal, const std::uint64_t* step)
-      : p_(p), dac_p_(dac), adc_p_(adc), seed_(seed), ordinal_(ordinal), step_(step) {}
+  Product(const HwaParams& p, AnalogConfig lc, std::uint64_t seed, std::uint64_t ordinal, const std::uint64_t* step)
+      : p_(p), lc_(std::move(lc)), seed_(seed), ordinal_(ordinal), step_(step) {
+    range_.name = "input_range";
+    range_.decay = false;
+    range_.trainable = p_.input_range == "learned";
+  }
 
   void forward(MatmulLayer& layer, const Matrix& x, Matrix& y, Mode mode) override {
     restore(layer);
@@ -70,54 +79,73 @@ class HwaTraining::Product final : public nets::Product {
       return;
     }
     const bool quantized = p_.io == "quantized";
-    if ((quantized && !dac_) || (p_.sigma_out > 0 && full_scale_.empty()))
-      throw Error("hwa: train-mode forward before calibrate() (needed by hwa.io = \"quantized\" or hwa.sigma_out > 0)");
+    if (((quantized || p_.sigma_out > 0 || p_.weight_noise == "device") && !calibrated_))
+      throw Error("hwa: train-mode forward before calibrate() (needed by hwa.io = \"quantized\", hwa.sigma_out > 0 "
+                  "and hwa.weight_noise = \"device\")");
     // 1. weight noise on the reference weights, kept until backward()
     if (p_.weight_noise != "none") {
       Parameter& w = slot(layer, 0, "weight");
       w_ref_ = w.value;
       Stream s(seed_, "hwa.weights", {*step_, ordinal_});
-      z_.resize(w.value.rows(), w.value.cols());
-      s.fill_normal(z_);
       const float sw = float(p_.sigma_w);
-      if (p_.weight_noise == "additive") {
-        const float scale = sw * w_ref_.cwiseAbs().maxCoeff();
-        w.value = w_ref_ + scale * z_;
-      } else if (p_.weight_noise == "multiplicative") {
-        w.value = (w_ref_.array() * (1.f + sw * z_.array())).matrix();
+      if (p_.weight_noise == "device") {
+        program(s, w.value);
       } else {
-        w.value = (w_ref_.array() * (sw * z_.array()).exp()).matrix();
+        z_.resize(w.value.rows(), w.value.cols());
+        s.fill_normal(z_);
+        if (p_.weight_noise == "additive") {
+          const float scale = sw * w_ref_.cwiseAbs().maxCoeff();
+          w.value = w_ref_ + scale * z_;
+        } else if (p_.weight_noise == "multiplicative") {
+          w.value = (w_ref_.array() * (1.f + sw * z_.array())).matrix();
+        } else {
+          w.value = (w_ref_.array() * (sw * z_.array()).exp()).matrix();
+        }
       }
       swapped_ = &w;
     }
-    // 2. DAC with its straight-through mask
+    // 2. DAC with its straight-through mask (and, for a learned range, the clipped inputs' signs)
     const Matrix* in = &x;
     have_mask_x_ = quantized;
     if (quantized) {
+      if (p_.input_range == "learned") {
+        const double a = std::max(double(range_.value(0, 0)), 1e-6 * x_max0_);
+        range_.value(0, 0) = float(a);
+        if (a != dac_->x_max()) dac_.emplace(lc_.dac, a, signed_);
+      }
       dac_->quantize(x, xq_);
       const float xm = float(dac_->x_max());
       const bool sgn = dac_->signed_inputs();
       mask_x_ = x.unaryExpr([xm, sgn](float v) { return (std::abs(v) <= xm && (sgn || v >= 0.f)) ? 1.f : 0.f; });
+      if (p_.input_range == "learned")
+        clip_sign_ = x.unaryExpr([xm](float v) { return v > xm ? 1.f : (v < -xm ? -1.f : 0.f); });
       in = &xq_;
     }
     // 3. the layer's product and bias with the perturbed weights
     layer.forward(*in, y, Mode::train);
-    // 4.-5. ADC and output noise on the pre-bias output
-    have_mask_y_ = quantized;
-    if (quantized || p_.sigma_out > 0) {
+    // 4.-5. read-out and output noise on the pre-bias output
+    const bool readout = quantized && lc_.mapping.readout != "ideal";
+    have_mask_y_ = readout;
+    if (readout || p_.sigma_out > 0) {
       auto Y = channel_view(y, layer);
       const auto b = layer.bias().row(0);
       Y.rowwise() -= b;
-      if (quantized) {
-        const auto& r = adc_->range();
+      if (readout) {
         mask_y_.resize(y.rows(), y.cols());
         auto M = channel_view(mask_y_, layer);
         for (Eigen::Index j = 0; j < Y.cols(); ++j) {
-          const float s = float(r[std::size_t(j)]);
+          const float s = float(full_scale_[std::size_t(j)]);
           M.col(j) = Y.col(j).unaryExpr([s](float v) { return std::abs(v) <= s ? 1.f : 0.f; });
         }
         Stream as(seed_, "hwa.adc", {*step_, ordinal_});
-        adc_->convert(Y, as);
+        if (adc_) {
+          adc_->convert(Y, as);
+        } else {
+          Stream ss(seed_, "hwa.sense_amp", {*step_, ordinal_});
+          devices::SenseAmp sa(lc_.sense_amp, int(Y.cols()), ss);
+          sa.set_scale(full_scale_);
+          sa.convert(Y, as);
+        }
       }
       if (p_.sigma_out > 0) {
         Stream os(seed_, "hwa.out", {*step_, ordinal_});
@@ -132,7 +160,7 @@ class HwaTraining::Product final : public nets::Product {
 
   void backward(MatmulLayer& layer, const Matrix& dy, Matrix& dx) override {
     if (have_mask_y_) {
-      // The ADC's STE mask applies to the product; the bias is added after the ADC, so its gradient
+      // The read-out's STE mask applies to the product; the bias is added after it, so its gradient
       // is the unmasked dL/dy: the layer adds colsum(masked dy), the rest is added here.
       g_ = dy.cwiseProduct(mask_y_);
       layer.backward(g_, dx);
@@ -142,7 +170,11 @@ class HwaTraining::Product final : public nets::Product {
     } else {
       layer.backward(dy, dx);
     }
-    if (have_mask_x_) dx.array() *= mask_x_.array();
+    if (have_mask_x_) {
+      // dx is dL/dx_q here: the clipped inputs' share goes to the learned range, the rest to x.
+      if (p_.input_range == "learned") range_.grad(0, 0) += (dx.array() * clip_sign_.array()).sum();
+      dx.array() *= mask_x_.array();
+    }
     restore(layer);
   }
 
@@ -156,23 +188,46 @@ class HwaTraining::Product final : public nets::Product {
     calibrating_ = false;
     if (ycal_.rows() == 0) throw Error("hwa: calibrate() did not reach a selected layer");
     const double xmax = xmax_ > 0 ? xmax_ : 1.0;
+    x_max0_ = xmax;
+    range_.value = Matrix::Constant(1, 1, float(xmax));
+    range_.grad = Matrix::Zero(1, 1);
+    const auto& readout = lc_.mapping.readout;
+    adc_.reset();
     if (p_.io == "quantized") {
-      dac_.emplace(dac_p_, xmax, signed_);
-      adc_.emplace(devices::Adc::calibrated(adc_p_, ycal_));
-      full_scale_ = adc_->range();
-    } else {
+      dac_.emplace(lc_.dac, xmax, signed_);
+      if (readout == "adc") {
+        adc_.emplace(devices::Adc::calibrated(lc_.adc, ycal_));
+        full_scale_ = adc_->range();
+      } else if (readout == "sense_amp") {
+        devices::SenseAmpParams sp = lc_.sense_amp;
+        sp.sigma_sa = 0;
+        Stream unused(0, "unused");
+        devices::SenseAmp sa(sp, int(ycal_.cols()), unused);
+        sa.calibrate(ycal_);
+        full_scale_ = sa.scale();
+      }
+    }
+    if (p_.io != "quantized" || readout == "ideal") {
       full_scale_.assign(std::size_t(ycal_.cols()), 0.0);
       for (Eigen::Index j = 0; j < ycal_.cols(); ++j) full_scale_[std::size_t(j)] = ycal_.col(j).cwiseAbs().maxCoeff();
     }
+    if (p_.weight_noise == "device") model_ = make_array_model(lc_, xmax);
     ycal_.resize(0, 0);
+    calibrated_ = true;
   }
   /// Puts the reference weights back if a train-mode forward left them perturbed (no backward yet).
   void release(MatmulLayer& layer) { restore(layer); }
-  double x_max() const { return dac_ ? dac_->x_max() : xmax_; }
+  double x_max() const {
+    if (p_.input_range == "learned" && calibrated_) return std::max(double(range_.value(0, 0)), 1e-6 * x_max0_);
+    return dac_ ? dac_->x_max() : xmax_;
+  }
   const std::vector<double>& adc_range() const {
-    if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\" or calibrate() was not called)");
+    if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\", the read-out is not an ADC, or calibrate() "
+                           "was not called)");
     return adc_->range();
   }
+  Parameter* range() { return &range_; }
+  void zero_range_grad() { range_.grad.setZero(1, 1); }
 
  private:
   void restore(MatmulLayer&) {
@@ -180,6 +235,20 @@ class HwaTraining::Product final : public nets::Product {
       swapped_->value = w_ref_;
       swapped_ = nullptr;
     }
+  }
+  /// W~ = the effective weights of w_ref_ programmed tile by tile on the configured substrate.
+  void program(const Stream& s, Matrix& out) const {
+    const Eigen::Index K = w_ref_.rows(), N = w_ref_.cols();
+    const Eigen::Index tr = lc_.mapping.tile_rows, tc = lc_.mapping.tile_cols;
+    float w_max = w_ref_.cwiseAbs().maxCoeff();
+    if (!(w_max > 0)) w_max = 1.f;
+    for (Eigen::Index r0 = 0, r = 0; r0 < K; r0 += tr, ++r)
+      for (Eigen::Index c0 = 0, c = 0; c0 < N; c0 += tc, ++c) {
+        const Eigen::Index rk = std::min(tr, K - r0), ck = std::min(tc, N - c0);
+        Stream ps = s.child("tile", {std::uint64_t(r), std::uint64_t(c)});
+        auto arr = model_->program(w_ref_.block(r0, c0, rk, ck), w_max, ps);
+        out.block(r0, c0, rk, ck) = arr->effective_weights();
+      }
   }
   void record(const MatmulLayer& layer, const Matrix& x, const Matrix& y) {
     if (x.size() > 0) {
@@ -195,29 +264,29 @@ class HwaTraining::Product final : public nets::Product {
   }
 
   const HwaParams& p_;
-  devices::DacParams dac_p_;
-  devices::AdcParams adc_p_;
+  AnalogConfig lc_;
   std::uint64_t seed_, ordinal_;
   const std::uint64_t* step_;
   std::optional<devices::Dac> dac_;
   std::optional<devices::Adc> adc_;
+  std::unique_ptr<devices::ArrayModel> model_;
   std::vector<double> full_scale_;
+  Parameter range_;
   Parameter* swapped_ = nullptr;
-  Matrix w_ref_, z_, xq_, mask_x_, mask_y_, z_out_, g_;
+  Matrix w_ref_, z_, xq_, mask_x_, clip_sign_, mask_y_, z_out_, g_;
   bool have_mask_x_ = false, have_mask_y_ = false;
-  bool calibrating_ = false, signed_ = false;
-  double xmax_ = 0;
+  bool calibrating_ = false, calibrated_ = false, signed_ = false;
+  double xmax_ = 0, x_max0_ = 1;
   Matrix ycal_;
 };
 
-HwaTraining::HwaTraining(Network& net, const HwaParams& p, const devices::DacParams& dac,
-                         const devices::AdcParams& adc, std::vector<std::size_t> layers, std::uint64_t seed)
+HwaTraining::HwaTraining(Network& net, const HwaParams& p, const AnalogConfig& hw, std::vector<std::size_t> layers,
+                         std::uint64_t seed)
     : net_(net), p_(p), layers_(std::move(layers)) {
   validate(p_, "hwa");
-  if (p_.io == "quantized") {
-    validate(dac, "dac");
-    validate(adc, "adc");
-  }
+  hw.validate();
+  const auto matmul = matmul_layers(net_);
+  std::vector<AnalogConfig> cfgs;
   for (std::size_t k = 0; k < layers_.size(); ++k) {
     const std::size_t i = layers_[k];
     if (i >= net_.size()) throw Error("hwa: layer " + std::to_string(i) + " is not in the network");
@@ -228,9 +297,14 @@ HwaTraining::HwaTraining(Network& net, const HwaParams& p, const devices::DacPar
     slot(*m, 1, "bias");
     if (m->spec().has("groups") && m->spec().get("groups") != 1)
       throw Error("hwa: layer " + std::to_string(i) + ": grouped convolutions are not supported by HWA training yet");
+    const auto ord = std::find(matmul.begin(), matmul.end(), i) - matmul.begin();
+    cfgs.push_back(hw.for_layer(int(ord)));
+    if (p_.weight_noise == "device" && cfgs.back().mapping.weight_slices != 1)
+      throw Error("parameter 'mapping.weight_slices' = " + std::to_string(cfgs.back().mapping.weight_slices) +
+                  ": hwa.weight_noise = \"device\" programs one device per weight (weight_slices = 1)");
   }
   for (std::size_t k = 0; k < layers_.size(); ++k) {
-    auto p2 = std::make_shared<Product>(p_, dac, adc, seed, std::uint64_t(k), &step_);
+    auto p2 = std::make_shared<Product>(p_, cfgs[k], seed, std::uint64_t(k), &step_);
     dynamic_cast<MatmulLayer&>(net_.layer(layers_[k])).set_product(p2);
     products_.push_back(std::move(p2));
   }
@@ -250,7 +324,17 @@ void HwaTraining::calibrate(const Matrix& x) {
   for (auto& p : products_) p->finish_calibration();
 }
 
-void HwaTraining::begin_step(std::uint64_t step) { step_ = step; }
+void HwaTraining::begin_step(std::uint64_t step) {
+  step_ = step;
+  for (auto& p : products_) p->zero_range_grad();
+}
+
+std::vector<Parameter*> HwaTraining::parameters() {
+  std::vector<Parameter*> r;
+  if (p_.input_range == "learned")
+    for (auto& p : products_) r.push_back(p->range());
+  return r;
+}
 
 void HwaTraining::end_step(std::uint64_t) {
   if (p_.clip == "none") return;

@@ -11,15 +11,30 @@
 ///        additive        W~ = W + sigma_w max|W| z
 ///        multiplicative  W~ = W (1 + sigma_w z)
 ///        lognormal       W~ = W exp(sigma_w z)
-///   2. DAC (io = "quantized"): x -> Dac::quantize(x) with the layer's calibrated full scale x_max
+///        device          W~ = the effective weights (devices/analog_array.hpp) of W programmed on the
+///                        configured substrate (mapping.substrate and its section, e.g. [pcm] with its
+///                        pcm.t_inference_s), cut into mapping.tile_rows x mapping.tile_cols tiles with
+///                        w_max = max |W| as the analog mapping does; tile (r, c) programmed from
+///                        Stream(seed, "hwa.weights", {s, l}).child("tile", {r, c}). sigma_w is unused.
+///   2. DAC (io = "quantized"): x -> Dac::quantize(x) with the layer's full scale x_max
 ///      (devices/dac.hpp); STE: dL/dx = dL/dx_q where |x| <= x_max (and x >= 0 for unsigned inputs),
-///      0 outside (where the quantizer clips).
+///      0 outside (where the quantizer clips). x_max is the calibrated max |x| (input_range =
+///      "calibrated") or a trained parameter initialized to it (input_range = "learned", the clipping
+///      gradient of PACT, Choi et al. 2018, as in aihwkit's learn_input_range):
+///        dL/dx_max = sum over clipped inputs of dL/dx_q sign(x)
+///      stepped by the training optimizer with the network's parameters (StepHook::parameters), kept
+///      >= 1e-6 of its initial value.
 ///   3. the layer's own product and bias with W~: y = lower(x_q) W~ + b;
-///   4. ADC (io = "quantized") on the pre-bias output Y = y - b per output channel j, ranges s_j
-///      calibrated like the analog mapping's (devices/adc.hpp), ADC noise from
-///      Stream(seed, "hwa.adc", {s, l}); STE: gradient passes where |Y| <= s_j, 0 where it clips;
+///   4. read-out (io = "quantized") of the pre-bias output Y = y - b per output channel j, after
+///      mapping.readout: "adc": ranges s_j calibrated like the analog mapping's (devices/adc.hpp), ADC
+///      noise from Stream(seed, "hwa.adc", {s, l}); "sense_amp": the 1-bit sense amplifier
+///      (devices/sense_amp.hpp) with its per-column scale s_j calibrated on the clean outputs, offsets
+///      drawn per step from Stream(seed, "hwa.sense_amp", {s, l}) and read noise from
+///      Stream(seed, "hwa.adc", {s, l}); "ideal": no conversion. STE: the gradient passes where
+///      |Y| <= s_j (the hardtanh STE of a binarizer, Hubara et al. 2016, for the sense amplifier), 0
+///      where it clips;
 ///   5. output noise (sigma_out > 0): Y += sigma_out f_j z, f_j the channel's calibrated full scale
-///      (the ADC range s_j, or max |Y_j| on the calibration batch with io = "ideal"), z from
+///      (the read-out's s_j, or max |Y_j| on the calibration batch without one), z from
 ///      Stream(seed, "hwa.out", {s, l}); the bias is added digitally after it (its gradient is dL/dy).
 /// The gradient is computed with W~ and added to the layer's weight Parameter, so the optimizer
 /// steps the clean reference weights, which are restored at the end of backward(). A frozen
@@ -27,9 +42,12 @@
 /// After each optimizer step (end_step) the weights of the selected layers are clipped:
 ///   clip = "fixed": |w| <= clip_value;  clip = "sigma": |w| <= clip_value * std(W of the layer).
 ///
-/// Simplification (stated): the ADC sees each output channel's whole dot product, as if the layer's
-/// K inputs fit in one tile; the analog mapping (nets/analog.hpp) splits K > tile_rows into tiles
-/// whose partial sums are converted separately.
+/// Per-layer settings are the configuration's for that layer (AnalogConfig::for_layer with the
+/// layer's ordinal among the network's Dense/Conv2d layers), so overrides apply as in `aimc mc`.
+///
+/// Simplification (stated): the read-out sees each output channel's whole dot product, as if the
+/// layer's K inputs fit in one tile; the analog mapping (nets/analog.hpp) splits K > tile_rows into
+/// tiles whose partial sums are converted separately (device weights are drawn tile by tile).
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -37,22 +55,23 @@
 #include <vector>
 
 #include "core/params.hpp"
-#include "devices/adc.hpp"
-#include "devices/dac.hpp"
+#include "nets/analog.hpp"
 #include "nets/network.hpp"
 #include "nets/optimizer.hpp"
 
 namespace aimc::nets {
 
 struct HwaParams {
-  std::string weight_noise = "none";  ///< none | additive | multiplicative | lognormal
+  std::string weight_noise = "none";  ///< none | additive | multiplicative | lognormal | device
   double sigma_w = 0.0;               ///< spread of the weight noise (relative; see the file comment)
-  std::string io = "ideal";           ///< ideal | quantized: DAC and ADC of the [dac] and [adc] sections
+  std::string io = "ideal";           ///< ideal | quantized: DAC and read-out of the hardware sections
+  std::string input_range = "calibrated";  ///< DAC full scale: calibrated | learned
   double sigma_out = 0.0;             ///< additive output noise relative to the channel's full scale
   std::string clip = "none";          ///< weight clipping after each step: none | fixed | sigma
   double clip_value = 0.0;            ///< fixed: bound on |w|; sigma: bound in standard deviations of W
   static std::span<const Param<HwaParams>> params();
-  /// clip != none needs clip_value > 0; weight_noise != none needs sigma_w > 0.
+  /// clip != none needs clip_value > 0; weight_noise additive|multiplicative|lognormal needs
+  /// sigma_w > 0; input_range = learned needs io = quantized.
   void check() const;
 };
 
@@ -60,8 +79,9 @@ struct HwaParams {
 /// Dense/Conv2d layers) and removes them again when destroyed. Not thread-safe; one per network.
 class HwaTraining final : public StepHook {
  public:
-  HwaTraining(Network& net, const HwaParams& p, const devices::DacParams& dac, const devices::AdcParams& adc,
-              std::vector<std::size_t> layers, std::uint64_t seed);
+  /// `hw`: the hardware sections (mapping, dac, adc, sense_amp, the substrate's), validated here.
+  HwaTraining(Network& net, const HwaParams& p, const AnalogConfig& hw, std::vector<std::size_t> layers,
+              std::uint64_t seed);
   ~HwaTraining() override;
   HwaTraining(const HwaTraining&) = delete;
   HwaTraining& operator=(const HwaTraining&) = delete;
@@ -74,7 +94,9 @@ class HwaTraining final : public StepHook {
   void end_step(std::uint64_t step) override;
 
   const std::vector<std::size_t>& layers() const { return layers_; }
-  /// Full scale of the DAC of selected layer l (ordinal), after calibrate().
+  /// The learned input ranges (input_range = "learned"), one 1 x 1 parameter per selected layer.
+  std::vector<Parameter*> parameters() override;
+  /// Full scale of the DAC of selected layer l (ordinal), after calibrate(): calibrated or learned.
   double x_max(std::size_t l) const;
   /// ADC range per output channel of selected layer l, after calibrate() with io = "quantized".
   const std::vector<double>& adc_range(std::size_t l) const;

@@ -59,6 +59,9 @@ class StepHook {
   virtual ~StepHook() = default;
   virtual void begin_step(std::uint64_t step) = 0;  ///< before the step's forward pass
   virtual void end_step(std::uint64_t step) = 0;    ///< after the optimizer step
+  /// Parameters the hook owns and trains along with the network's (e.g. learned input ranges): the
+  /// optimizer steps them after the network's; the hook zeroes their gradients in begin_step.
+  virtual std::vector<Parameter*> parameters() { return {}; }
 };
 
 }  // namespace aimc::nets

@@ -59,6 +59,8 @@ std::vector<EpochLog> train(Network& net, const data::Dataset& train_set, const 
   Matrix x, dlogits;
   VectorI y;
   auto params = net.parameters();
+  for (auto* h : hooks)
+    for (auto* q : h->parameters()) params.push_back(q);
   for (int epoch = 0; epoch < p.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);

@@ -51,7 +51,7 @@ VectorI labels(long n, int classes) {
 TEST_CASE("hwa: with every noise off and ideal converters the gradients equal the digital ones exactly") {
   Network dig = small_cnn();
   Network hw = dig.clone();
-  HwaTraining hwa(hw, HwaParams{}, {}, {}, matmul_layers(hw), 5);
+  HwaTraining hwa(hw, HwaParams{}, AnalogConfig{}, matmul_layers(hw), 5);
   REQUIRE(hwa.layers().size() == 2);
   Stream s(13, "test.hwa.x");
   const Matrix x = test::normal(7, 72, s);
@@ -85,7 +85,7 @@ TEST_CASE("hwa: weight noise is drawn once per step, keyed by (seed, step, layer
     HwaParams p;
     p.weight_noise = kind;
     p.sigma_w = 0.1;
-    HwaTraining hwa(net, p, {}, {}, matmul_layers(net), 21);
+    HwaTraining hwa(net, p, AnalogConfig{}, matmul_layers(net), 21);
     Stream s(14, "test.hwa.x");
     const Matrix x = test::normal(3, 64, s);
     auto perturbed = [&](std::uint64_t step) {
@@ -102,7 +102,7 @@ TEST_CASE("hwa: weight noise is drawn once per step, keyed by (seed, step, layer
       Network n2 = one_dense(8, 4);
       const Matrix w2 = n2.parameters()[0]->value;
       {
-        HwaTraining h2(n2, p, {}, {}, matmul_layers(n2), 21);
+        HwaTraining h2(n2, p, AnalogConfig{}, matmul_layers(n2), 21);
         h2.begin_step(0);
         n2.forward(x.leftCols(8), Mode::train);
         CHECK(n2.parameters()[0]->value != w2);
@@ -144,12 +144,11 @@ TEST_CASE("hwa: straight-through gradients equal finite differences of the clipp
   Network net = one_dense(K, N);
   HwaParams p;
   p.io = "quantized";
-  devices::DacParams dp;
-  dp.bits = 8;
-  devices::AdcParams ap;
-  ap.bits = 8;
-  ap.calibration = "max";
-  HwaTraining hwa(net, p, dp, ap, matmul_layers(net), 3);
+  AnalogConfig hwc;
+  hwc.dac.bits = 8;
+  hwc.adc.bits = 8;
+  hwc.adc.calibration = "max";
+  HwaTraining hwa(net, p, hwc, matmul_layers(net), 3);
   Stream s(15, "test.hwa.cal");
   hwa.calibrate(test::normal(64, K, s));
   const double xmax = hwa.x_max(0), step = xmax / 255;
@@ -245,7 +244,7 @@ TEST_CASE("hwa: weight clipping after each step") {
   p.clip = "fixed";
   p.clip_value = 0.05;
   {
-    HwaTraining hwa(net, p, {}, {}, matmul_layers(net), 1);
+    HwaTraining hwa(net, p, AnalogConfig{}, matmul_layers(net), 1);
     hwa.end_step(0);
     CHECK(net.parameters()[0]->value.cwiseAbs().maxCoeff() <= 0.05f);
   }
@@ -255,7 +254,7 @@ TEST_CASE("hwa: weight clipping after each step") {
   const Matrix w = net2.parameters()[0]->value;
   const double mean = w.cast<double>().mean();
   const double sd = std::sqrt((w.cast<double>().array() - mean).square().mean());
-  HwaTraining hwa2(net2, p, {}, {}, matmul_layers(net2), 1);
+  HwaTraining hwa2(net2, p, AnalogConfig{}, matmul_layers(net2), 1);
   hwa2.end_step(0);
   const Matrix& wc = net2.parameters()[0]->value;
   CHECK(wc.cwiseAbs().maxCoeff() <= float(sd) * (1 + 1e-6f));
@@ -288,7 +287,7 @@ TEST_CASE("hwa: training is bit-identical for 1 and 2 threads and never changes 
     p.sigma_out = 0.02;
     p.clip = "sigma";
     p.clip_value = 2.5;
-    HwaTraining hwa(net, p, {}, {}, matmul_layers(net), 7);
+    HwaTraining hwa(net, p, AnalogConfig{}, matmul_layers(net), 7);
     hwa.calibrate(d.x.topRows(64));
     TrainParams tp;
     tp.epochs = 2;
@@ -302,4 +301,172 @@ TEST_CASE("hwa: training is bit-identical for 1 and 2 threads and never changes 
   const auto one = run(1), two = run(2);
   REQUIRE(one.size() == two.size());
   for (std::size_t i = 0; i < one.size(); ++i) CHECK(one[i] == two[i]);
+}
+
+TEST_CASE("hwa: device weight noise is a freshly programmed instance of the configured substrate, tile by tile") {
+  // RRAM with additive programming variation (devices/rram.hpp): each of G+ and G- is programmed to
+  // its target + sigma (g_max - g_min) z, and a weight reads back as (G+ - G-) w_max / (g_max - g_min),
+  // so W~ - W = sigma w_max (z+ - z-) ~ N(0, 2 sigma^2 w_max^2) iid. g_min is 10 sd above 0, so the
+  // clamp at G >= 0 never acts. K = 300 inputs make 3 row tiles of 128.
+  const int K = 300, N = 40, B = 8;
+  Network net = one_dense(K, N);
+  HwaParams p;
+  p.weight_noise = "device";
+  AnalogConfig hw;
+  hw.mapping.substrate = "rram";
+  hw.rram.g_min_S = 50e-6;
+  hw.rram.g_max_S = 150e-6;
+  hw.rram.prog_model = "additive";
+  hw.rram.sigma_prog = 0.05;
+  HwaTraining hwa(net, p, hw, matmul_layers(net), 9);
+  Stream s(31, "test.hwa.dev");
+  const Matrix x = test::normal(B, K, s);
+  auto& layer = dynamic_cast<MatmulLayer&>(net.layer(0));
+  CHECK_THROWS_WITH_AS(net.forward(x, Mode::train), doctest::Contains("calibrate"), Error);
+  hwa.calibrate(x);
+  const Matrix W = layer.weight();
+  const double wmax = W.cwiseAbs().maxCoeff();
+  hwa.begin_step(4);
+  net.forward(x, Mode::train);
+  const Matrix W1 = layer.weight();
+  const MatrixD d = (W1.cast<double>() - W.cast<double>()) / (std::sqrt(2.0) * 0.05 * wmax);
+  const double n = double(d.size()), mean = d.mean(), var = (d.array() - mean).square().sum() / (n - 1);
+  CHECK(std::abs(mean) <= 5 / std::sqrt(n));              // 5 standard errors of the mean
+  CHECK(std::abs(var - 1) <= 5 * std::sqrt(2 / (n - 1)));  // and of the variance of a normal sample
+  // The tiles draw independently: the first two row tiles' deviations are uncorrelated.
+  const MatrixD a = d.topRows(128), b = d.middleRows(128, 128);
+  const double corr = ((a.array() - a.mean()) * (b.array() - b.mean())).sum() /
+                      std::sqrt((a.array() - a.mean()).square().sum() * (b.array() - b.mean()).square().sum());
+  CHECK(std::abs(corr) <= 5 / std::sqrt(double(a.size())));
+  // backward restores the reference weights; the same step draws the same instance, the next another.
+  Matrix dx;
+  layer.product()->backward(layer, Matrix::Ones(B, N), dx);
+  CHECK(layer.weight() == W);
+  hwa.begin_step(4);
+  net.forward(x, Mode::train);
+  CHECK(layer.weight() == W1);
+  layer.product()->backward(layer, Matrix::Ones(B, N), dx);
+  hwa.begin_step(5);
+  net.forward(x, Mode::train);
+  CHECK((layer.weight() - W1).cwiseAbs().maxCoeff() > 0);
+  layer.product()->backward(layer, Matrix::Ones(B, N), dx);
+  // bit slicing has no one-device-per-weight instance to train on
+  AnalogConfig sliced = hw;
+  sliced.mapping.weight_slices = 2;
+  Network n2 = one_dense(K, N);
+  CHECK_THROWS_WITH_AS(HwaTraining(n2, p, sliced, matmul_layers(n2), 9), doctest::Contains("mapping.weight_slices"),
+                       Error);
+}
+
+TEST_CASE("hwa: the 1-bit sense amplifier in the forward, hardtanh straight-through gradient") {
+  // Bipolar sense amplifier at threshold 0, no offsets or noise (devices/sense_amp.hpp): the output
+  // of column j is s_j sign(Y) with s_j = mean |Y_j| of the clean calibration outputs, and the
+  // gradient passes where |Y| <= s_j. Inputs on the DAC grid so that x_q = x.
+  const int K = 20, N = 6, B = 32;
+  Network net = one_dense(K, N);
+  HwaParams p;
+  p.io = "quantized";
+  AnalogConfig hw;
+  hw.mapping.readout = "sense_amp";
+  hw.dac.bits = 8;
+  HwaTraining hwa(net, p, hw, matmul_layers(net), 2);
+  Stream s(41, "test.hwa.sa");
+  const Matrix xcal = test::normal(64, K, s);
+  hwa.calibrate(xcal);
+  const double xmax = hwa.x_max(0), step = xmax / 255;
+  Matrix x(B, K);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = float(double(long(s.below(509)) - 254) * step);
+  auto& layer = dynamic_cast<MatmulLayer&>(net.layer(0));
+  const MatrixD Wd = layer.weight().cast<double>(), bd = layer.bias().cast<double>();
+  const MatrixD Ycal = xcal.cast<double>() * Wd, Y = x.cast<double>() * Wd;
+  std::vector<double> sj(N);
+  for (int j = 0; j < N; ++j) sj[std::size_t(j)] = Ycal.col(j).cwiseAbs().mean();
+  Matrix c(B, N);
+  s.fill_normal(c);
+  hwa.begin_step(0);
+  const Matrix y = net.forward(x, Mode::train);
+  Matrix dx;
+  layer.product()->backward(layer, c, dx);
+  int inside = 0, outside = 0;
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < N; ++j) {
+      if (std::abs(Y(b, j)) < 1e-4) continue;  // sign of a sum within float rounding of 0
+      const double want = sj[std::size_t(j)] * (Y(b, j) > 0 ? 1.0 : -1.0) + bd(0, j);
+      CHECK(double(y(b, j)) == doctest::Approx(want).epsilon(1e-5));
+      (std::abs(Y(b, j)) <= sj[std::size_t(j)] ? inside : outside)++;
+    }
+  CHECK(inside > 0);
+  CHECK(outside > 0);
+  // dL/dx = (c masked where |Y| > s_j) W^T, in double
+  MatrixD g = c.cast<double>();
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < N; ++j)
+      if (std::abs(Y(b, j)) > sj[std::size_t(j)]) g(b, j) = 0;
+  const MatrixD dx_want = g * Wd.transpose();
+  for (int b = 0; b < B; ++b)
+    for (int i = 0; i < K; ++i) {
+      double tol = 1e-9;
+      for (int j = 0; j < N; ++j) tol += 2 * gamma_n(N) * std::abs(Wd(i, j) * double(c(b, j)));
+      CHECK(std::abs(double(dx(b, i)) - dx_want(b, i)) <= tol);
+    }
+}
+
+TEST_CASE("hwa: a learned input range gets the clipping gradient and is trained by the optimizer") {
+  const int K = 12, N = 6, B = 16;
+  Network net = one_dense(K, N);
+  HwaParams p;
+  p.io = "quantized";
+  p.input_range = "learned";
+  AnalogConfig hw;
+  hw.mapping.readout = "ideal";
+  hw.dac.bits = 8;
+  {
+    HwaParams bad = p;
+    bad.io = "ideal";
+    Network n2 = one_dense(K, N);
+    CHECK_THROWS_WITH_AS(HwaTraining(n2, bad, hw, matmul_layers(n2), 1), doctest::Contains("hwa.input_range"), Error);
+  }
+  HwaTraining hwa(net, p, hw, matmul_layers(net), 3);
+  Stream s(51, "test.hwa.range");
+  hwa.calibrate(test::normal(64, K, s));
+  const double a0 = hwa.x_max(0);
+  REQUIRE(hwa.parameters().size() == 1);
+  CHECK(double(hwa.parameters()[0]->value(0, 0)) == a0);
+  // Inputs: 20% beyond +-1.5 a0, the rest inside and at least 0.1 a0 away from the clipping kink.
+  Matrix x(B, K);
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    const double sign = s.uniform() < 0.5 ? -1.0 : 1.0;
+    x.data()[i] = float(sign * (s.uniform() < 0.2 ? 1.5 : 0.9 * s.uniform()) * a0);
+  }
+  Matrix c(B, N);
+  s.fill_normal(c);
+  auto& layer = dynamic_cast<MatmulLayer&>(net.layer(0));
+  hwa.begin_step(0);
+  net.forward(x, Mode::train);
+  Matrix dx;
+  layer.product()->backward(layer, c, dx);
+  const double grad = hwa.parameters()[0]->grad(0, 0);
+  // Oracle: central difference of the smoothed loss L(a) = sum c (clamp(x, -a, a) W), in double; it
+  // is linear in a near a0 (no input within 0.1 a0 of the kink), so the difference is exact up to
+  // rounding.
+  const MatrixD Wd = layer.weight().cast<double>(), xd = x.cast<double>(), cd = c.cast<double>();
+  auto loss = [&](double a) { return (cd.array() * (xd.cwiseMax(-a).cwiseMin(a) * Wd).array()).sum(); };
+  const double h = 1e-3 * a0, fd = (loss(a0 + h) - loss(a0 - h)) / (2 * h);
+  double tol = 0;
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < N; ++j) tol += 4 * gamma_n(K) * std::abs(cd(b, j)) * (xd.row(b).cwiseAbs() * Wd.col(j).cwiseAbs()).value();
+  CHECK(std::abs(fd) > 0);
+  CHECK(std::abs(grad - fd) <= tol / a0 + 1e-6 * std::abs(fd));
+  // nets::train steps the range with the network's parameters.
+  data::Dataset d;
+  d.shape = Shape{K, 1, 1};
+  d.classes = N;
+  d.x = x;
+  d.y = labels(B, N);
+  TrainParams tp;
+  tp.epochs = 2;
+  tp.batch_size = 8;
+  nets::train(net, d, nullptr, tp, {}, false, {}, {&hwa});
+  CHECK(hwa.x_max(0) != a0);
+  CHECK(double(hwa.parameters()[0]->value(0, 0)) == hwa.x_max(0));
 }
