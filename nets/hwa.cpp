@@ -236,19 +236,39 @@ class HwaTraining::Product final : public nets::Product {
       swapped_ = nullptr;
     }
   }
-  /// W~ = the effective weights of w_ref_ programmed tile by tile on the configured substrate.
+  /// W~ = the effective weights of w_ref_ programmed tile by tile on the configured substrate, with
+  /// the configured drift compensation (nets/analog.hpp: alpha from the reference and effective
+  /// weights, per layer or per column) applied as the analog mapping applies it to the outputs.
   void program(const Stream& s, Matrix& out) const {
     const Eigen::Index K = w_ref_.rows(), N = w_ref_.cols();
     const Eigen::Index tr = lc_.mapping.tile_rows, tc = lc_.mapping.tile_cols;
     float w_max = w_ref_.cwiseAbs().maxCoeff();
     if (!(w_max > 0)) w_max = 1.f;
+    const auto& comp = lc_.mapping.drift_compensation;
+    std::vector<double> ref(std::size_t(N), 0.0), eff(std::size_t(N), 0.0);
     for (Eigen::Index r0 = 0, r = 0; r0 < K; r0 += tr, ++r)
       for (Eigen::Index c0 = 0, c = 0; c0 < N; c0 += tc, ++c) {
         const Eigen::Index rk = std::min(tr, K - r0), ck = std::min(tc, N - c0);
         Stream ps = s.child("tile", {std::uint64_t(r), std::uint64_t(c)});
         auto arr = model_->program(w_ref_.block(r0, c0, rk, ck), w_max, ps);
         out.block(r0, c0, rk, ck) = arr->effective_weights();
+        if (comp != "none") {
+          const Matrix wr = arr->reference_weights();
+          for (Eigen::Index j = 0; j < ck; ++j) {
+            ref[std::size_t(c0 + j)] += wr.col(j).cwiseAbs().cast<double>().sum();
+            eff[std::size_t(c0 + j)] += out.block(r0, c0 + j, rk, 1).cwiseAbs().cast<double>().sum();
+          }
+        }
       }
+    if (comp == "none") return;
+    auto factor = [](double num, double den) { return (num > 0 && den > 0) ? num / den : 1.0; };
+    if (comp == "global") {
+      double a = 0, b = 0;
+      for (std::size_t j = 0; j < ref.size(); ++j) a += ref[j], b += eff[j];
+      out *= float(factor(a, b));
+    } else {
+      for (Eigen::Index j = 0; j < N; ++j) out.col(j) *= float(factor(ref[std::size_t(j)], eff[std::size_t(j)]));
+    }
   }
   void record(const MatmulLayer& layer, const Matrix& x, const Matrix& y) {
     if (x.size() > 0) {

@@ -15,7 +15,11 @@
 ///                        configured substrate (mapping.substrate and its section, e.g. [pcm] with its
 ///                        pcm.t_inference_s), cut into mapping.tile_rows x mapping.tile_cols tiles with
 ///                        w_max = max |W| as the analog mapping does; tile (r, c) programmed from
-///                        Stream(seed, "hwa.weights", {s, l}).child("tile", {r, c}). sigma_w is unused.
+///                        Stream(seed, "hwa.weights", {s, l}).child("tile", {r, c}), and scaled by
+///                        the configured mapping.drift_compensation factor(s) computed from its
+///                        reference and effective weights as nets/analog.hpp does (the analog
+///                        mapping scales the outputs; a scale of the outputs before the bias is the
+///                        same scale of W). sigma_w is unused.
 ///   2. DAC (io = "quantized"): x -> Dac::quantize(x) with the layer's full scale x_max
 ///      (devices/dac.hpp); STE: dL/dx = dL/dx_q where |x| <= x_max (and x >= 0 for unsigned inputs),
 ///      0 outside (where the quantizer clips). x_max is the calibrated max |x| (input_range =

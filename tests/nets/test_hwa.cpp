@@ -470,3 +470,41 @@ TEST_CASE("hwa: a learned input range gets the clipping gradient and is trained 
   CHECK(hwa.x_max(0) != a0);
   CHECK(double(hwa.parameters()[0]->value(0, 0)) == hwa.x_max(0));
 }
+
+TEST_CASE("hwa: device weight noise applies the configured drift compensation") {
+  // PCM without programming or 1/f noise and one drift exponent for every device, read 1 day after
+  // programming: every conductance is scaled by the same factor, so the instance is W times that
+  // factor, and global or per-column compensation restores W exactly up to float rounding.
+  const int K = 150, N = 10, B = 4;
+  HwaParams p;
+  p.weight_noise = "device";
+  AnalogConfig hw;
+  hw.mapping.substrate = "pcm";
+  hw.pcm.prog_noise_scale = 0;
+  hw.pcm.read_noise_scale = 0;
+  hw.pcm.drift_nu_model = "constant";
+  hw.pcm.sigma_drift_nu = 0;
+  hw.pcm.t_inference_s = 86400;
+  for (const char* comp : {"none", "global", "column"}) {
+    CAPTURE(comp);
+    hw.mapping.drift_compensation = comp;
+    Network net = one_dense(K, N);
+    HwaTraining hwa(net, p, hw, matmul_layers(net), 4);
+    Stream s(61, "test.hwa.drift");
+    const Matrix x = test::normal(B, K, s);
+    hwa.calibrate(x);
+    auto& layer = dynamic_cast<MatmulLayer&>(net.layer(0));
+    const MatrixD W = layer.weight().cast<double>();
+    hwa.begin_step(0);
+    net.forward(x, Mode::train);
+    const MatrixD Wt = layer.weight().cast<double>();
+    const double err = (Wt - W).cwiseAbs().maxCoeff() / W.cwiseAbs().maxCoeff();
+    if (std::string(comp) == "none") {
+      CHECK(err > 0.1);  // (86400 / 20)^-0.05 = 0.66: drift shrinks every weight by a third
+    } else {
+      CHECK(err <= 1e-5);
+    }
+    Matrix dx;
+    layer.product()->backward(layer, Matrix::Ones(B, N), dx);
+  }
+}
