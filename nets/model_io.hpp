@@ -56,10 +56,10 @@ struct ModelMeta {
   } recipe;
   /// The config a model was trained from (`aimc train CONFIG.toml`), verbatim, hardware sections
   /// included (attribute train_config; empty for the --model form, imports and older files).
-  std::string train_config;
+  std::string train_config = {};
   /// The model file training started from (attribute fine_tuned_from; empty: trained from a fresh
   /// initialization) and the test accuracy that file recorded (fine_tuned_from_accuracy).
-  std::string fine_tuned_from;
+  std::string fine_tuned_from = {};
   double fine_tuned_from_accuracy = 0;
   /// Hardware-aware training (nets/hwa.hpp); `settings` is empty when the model was trained digitally.
   struct Hwa {
@@ -69,7 +69,7 @@ struct ModelMeta {
     std::int64_t seed = 0;  ///< seed of the HWA noise streams (attribute hwa_seed)
     std::string layers;     ///< node names of the layers trained with HWA, ", "-separated (hwa_layers)
     bool on() const { return !settings.empty(); }
-  } hwa;
+  } hwa = {};  // (= {}: aggregate initializations that stop at recipe stay warning-free)
 };
 
 void save_model(const std::string& path, Network& net, const ModelMeta& meta);
