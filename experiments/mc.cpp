@@ -18,6 +18,7 @@
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "nets/model_io.hpp"
+#include "nets/train.hpp"
 #include "experiments/campaign.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/results_writer.hpp"
@@ -499,8 +500,8 @@ void read_results(Run& r) {
 
 void print_summary(const Run& r, double seconds) {
   const McConfig& c = *r.cfg;
-  std::printf("\n%s on %s (%d test images), %zu point(s), seed %d\n", c.model.path.c_str(), c.data.dataset.c_str(),
-              c.data.subset, c.points(), c.mc.seed);
+  std::printf("\n%s on %s (%d test images, digital accuracy %.4f), %zu point(s), seed %d\n", c.model.path.c_str(),
+              c.data.dataset.c_str(), c.data.subset, r.digital_accuracy, c.points(), c.mc.seed);
   std::string head;
   for (const auto& a : c.sweep) head += a.key + "  ";
   std::printf("%s trials  mean acc   std     %2.0f%% CI of mean      p5      p50     p95     SNR(dB, per analog layer)  ADC sat\n",
@@ -555,6 +556,7 @@ int run_mc(const McOptions& o) {
   }
 
   Run r(c, file, model.meta, "aimc-mc", c.mc.seed, mpi.size());
+  r.digital_accuracy = nets::evaluate(model.net, test).accuracy;
   r.analog_layer_index = an[0]->analog_layers();
   r.layers = int(r.analog_layer_index.size());
   for (std::size_t p = 0; p < P; ++p) r.points.emplace_back(c.mc.trials, r.layers);

@@ -1,5 +1,6 @@
 #include "experiments/results_writer.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -38,12 +39,13 @@ void ResultsWriter::read(const std::string& what, RunInfo& info,
 }
 
 void write_model_attributes(H5::Group& root, const McModelParams& model, const McDataParams& data,
-                            const std::string& model_name, double model_test_accuracy) {
+                            const std::string& model_name, double model_test_accuracy, double digital_accuracy) {
   h5::set_attr(root, "model_path", model.path);
   h5::set_attr(root, "model_name", model_name);
   h5::set_attr(root, "model_test_accuracy", model_test_accuracy);
   h5::set_attr(root, "dataset", data.dataset);
   h5::set_attr(root, "subset", std::int64_t(data.subset));
+  if (std::isfinite(digital_accuracy)) h5::set_attr(root, "digital_accuracy", digital_accuracy);
 }
 
 }  // namespace aimc::experiments

@@ -63,9 +63,11 @@ class ResultsWriter {
 };
 
 /// The root attributes of a campaign that evaluates a model file (mc, hardnn): model_path, model_name,
-/// model_test_accuracy (from the model file), dataset and subset.
+/// model_test_accuracy (from the model file), dataset and subset, and digital_accuracy (the model's
+/// clean digital accuracy on the evaluated images) when it is finite.
 void write_model_attributes(H5::Group& root, const McModelParams& model, const McDataParams& data,
-                            const std::string& model_name, double model_test_accuracy);
+                            const std::string& model_name, double model_test_accuracy,
+                            double digital_accuracy = std::numeric_limits<double>::quiet_NaN());
 
 /// What a run of a campaign over a model file (mc, hardnn) holds besides its own state: its config
 /// (with `file`, `model` and `data` sections), the results writer, the model file's name and recorded
@@ -78,7 +80,7 @@ struct ModelRun {
         model_accuracy(meta.test_accuracy) {}
   /// write_model_attributes of this run's model, data and model file.
   void write_model_attributes(H5::Group& root) const {
-    experiments::write_model_attributes(root, cfg->model, cfg->data, model_name, model_accuracy);
+    experiments::write_model_attributes(root, cfg->model, cfg->data, model_name, model_accuracy, digital_accuracy);
   }
 
   const Config* cfg;
@@ -86,6 +88,8 @@ struct ModelRun {
   std::string model_name;
   RunInfo info;  ///< status, times, threads, ranks, resumes, config, seed
   double model_accuracy = std::numeric_limits<double>::quiet_NaN();
+  /// Clean digital accuracy of the model on the evaluated images (NaN: not measured by this campaign).
+  double digital_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
 
 }  // namespace aimc::experiments

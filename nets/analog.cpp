@@ -38,6 +38,11 @@ std::span<const Param<MappingParams>> MappingParams::params() {
        "DAC full scale: this percentile of |layer inputs| on the calibration batch (100 = max)",
        "max calibration; lower values clip outliers (aihwkit's input range learning serves the same purpose)",
        {0.0, 100.0, true, false}},
+      {"input_range", &P::input_range, "",
+       "DAC full scale: calibration (input_percentile of |layer inputs|) or model (the full scales hardware-aware "
+       "training recorded in the model file, learned or calibrated there)",
+       "aihwkit uses the input ranges learned in HWA training at inference (InputRangeParameter)", {},
+       {"calibration", "model"}},
       {"weight_slices", &P::weight_slices, "1", "device pairs per weight (bit slices), recombined by shift-and-add",
        "bit-sliced weights: ISAAC (Shafiee et al., ISCA 2016) uses 2-bit cells, 8 slices per 16-bit weight",
        between(1, 16)},
@@ -491,7 +496,15 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
       const Matrix& X = ml.lower(x, scratch);
       const bool signed_in = (X.array() < 0).any();
       double xmax;
-      if (lc.mapping.input_percentile >= 100.0) {
+      if (lc.mapping.input_range == "model") {
+        const std::string& name = net_.name(L->index);
+        const auto it = std::find_if(cfg_.input_ranges.begin(), cfg_.input_ranges.end(),
+                                     [&](const auto& r) { return r.first == name; });
+        if (it == cfg_.input_ranges.end())
+          throw Error("parameter 'mapping.input_range' = \"model\": the model file records no input range for layer '" +
+                      name + "' (train it with aimc train and [hwa] io = \"quantized\")");
+        xmax = it->second;
+      } else if (lc.mapping.input_percentile >= 100.0) {
         xmax = X.cwiseAbs().maxCoeff();
       } else {
         std::vector<double> a(X.data(), X.data() + X.size());

@@ -87,6 +87,7 @@ struct MappingParams {
   int tile_rows = 128;               ///< array rows (inputs) per tile
   int tile_cols = 128;               ///< array columns (outputs) per tile
   double input_percentile = 100.0;   ///< DAC full scale: this percentile of |inputs| on calibration
+  std::string input_range = "calibration";  ///< calibration | model (AnalogConfig::input_ranges)
   int weight_slices = 1;             ///< devices per weight (bit slices); 1 = the whole weight on one pair
   int slice_bits = 2;                ///< magnitude bits per slice when weight_slices > 1
   std::string drift_compensation = "none";  ///< none | global | column (see the file comment)
@@ -114,6 +115,11 @@ struct AnalogConfig {
     std::vector<std::pair<std::string, std::string>> strings;  ///< "section.name" = text
   };
   std::vector<LayerOverride> overrides;
+
+  /// DAC full scales by layer (node) name, used with mapping.input_range = "model": the ranges
+  /// hardware-aware training recorded in the model file (nets/model_io.hpp, ModelMeta::hwa), set by
+  /// the campaign that loads it. A layer without one is an error naming mapping.input_range.
+  std::vector<std::pair<std::string, double>> input_ranges;
 
   /// The configuration layer `ordinal` runs with: this one with that layer's overrides applied (in
   /// the order given). Sweep values set on the base apply to every layer that does not override them.

@@ -194,6 +194,19 @@ TEST_CASE("mc: results are bit-identical for 1 and 2 threads") {
   // Resuming a complete file runs nothing and changes no result.
   CHECK(run_quiet(cfg, dir.file("t1.h5"), false, true) == 0);
   CHECK(read_points(dir.file("t1.h5")) == a);
+  // The clean digital accuracy on the evaluated images: the model's arg-max against the labels of the
+  // first 150 test images, counted here.
+  auto m = nets::load_model(model);
+  const auto test = data::load_fashion_mnist("test", "").head(150);
+  const Matrix logits = m.net.forward(test.x, nets::Mode::eval);
+  long long right = 0;
+  for (Eigen::Index i = 0; i < logits.rows(); ++i) {
+    Eigen::Index k;
+    logits.row(i).maxCoeff(&k);
+    right += k == test.y[i];
+  }
+  H5::H5File f = h5::open_read(dir.file("t1.h5"));
+  CHECK(h5::attr_double(f.openGroup("/"), "digital_accuracy", "t1.h5") == double(right) / 150.0);
 }
 
 TEST_CASE("mc: the stopping rule ends points on whole rounds, independent of threads") {

@@ -326,6 +326,22 @@ TEST_CASE("analog: analog_layer_indices resolves mapping.analog_layers to node i
   CHECK(error_of([&] { analog_layer_indices(f.net, m); }).find("mapping.analog_layers") != std::string::npos);
 }
 
+TEST_CASE("analog: mapping.input_range = model takes each layer's DAC full scale from the model's ranges") {
+  const Fixture& f = mlp_fixture();
+  AnalogConfig c;
+  c.mapping.input_range = "model";
+  const Matrix cal = f.train_set.x.topRows(10);
+  CHECK(error_of([&] { AnalogNetwork(f.net, c, cal); }).find("mapping.input_range") != std::string::npos);
+  const AnalogNetwork ref(f.net, AnalogConfig{}, cal);
+  for (std::size_t l = 0; l < ref.analog_layers().size(); ++l)
+    c.input_ranges.emplace_back(f.net.name(ref.analog_layers()[l]), 0.25 * double(l + 1));
+  const AnalogNetwork an(f.net, c, cal);
+  for (std::size_t l = 0; l < an.analog_layers().size(); ++l) {
+    CHECK(an.x_max(l) == 0.25 * double(l + 1));
+    CHECK(ref.x_max(l) != an.x_max(l));  // the calibrated one differs: the ranges were used
+  }
+}
+
 TEST_CASE("analog: per-layer overrides choose substrate, read-out and converters per layer") {
   const Fixture& f = mlp_fixture();
   AnalogConfig c;
