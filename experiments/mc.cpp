@@ -547,7 +547,9 @@ int run_mc(const McOptions& o) {
   std::map<std::size_t, Matrix> prefix;
   for (std::size_t p = 0; p < P; ++p) {
     try {
-      an[p] = std::make_unique<AnalogNetwork>(model.net, c.analog_at(p), cal.x);
+      AnalogConfig a = c.analog_at(p);
+      a.input_ranges = model.meta.hwa.input_ranges;  // used with mapping.input_range = "model"
+      an[p] = std::make_unique<AnalogNetwork>(model.net, a, cal.x);
     } catch (const Error& e) {
       throw Error(c.file.path + ": " + point_label(c, p) + ": " + e.what());
     }

@@ -245,6 +245,9 @@ int run_train_config(const TrainOptions& o) {
   if (hwa) hooks.push_back(hwa.get());
   nets::train(net, train_set, &test_set, p, {}, o.progress, {}, hooks);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (hwa && c.hwa.io == "quantized")  // the DAC full scales the training ended with (mapping.input_range = "model")
+    for (std::size_t l = 0; l < hwa->layers().size(); ++l)
+      meta.hwa.input_ranges.emplace_back(net.name(hwa->layers()[l]), hwa->x_max(l));
   hwa.reset();  // the digital network again (the HWA products leave with it)
   const auto res = nets::evaluate(net, test_set);
   meta.name = name;
@@ -277,9 +280,11 @@ int run_eval(const EvalOptions& o) {
   if (!meta.fine_tuned_from.empty())
     from = "fine-tuned from " + meta.fine_tuned_from + " (its test accuracy " + to_str(meta.fine_tuned_from_accuracy) + ")";
   if (meta.hwa.on())
-    std::printf("hardware-aware trained (epochs %d%s): hwa %s; seed %lld; layers %s; hardware in attribute train_config\n",
+    std::printf("hardware-aware trained (epochs %d%s): hwa %s; seed %lld; layers %s;%s hardware in attribute "
+                "train_config\n",
                 meta.epochs, from.empty() ? "" : (", " + from).c_str(), join(hwa_settings_text(meta.hwa), ", ").c_str(),
-                (long long)meta.hwa.seed, meta.hwa.layers.c_str());
+                (long long)meta.hwa.seed, meta.hwa.layers.c_str(),
+                meta.hwa.input_ranges.empty() ? "" : " DAC full scales recorded (mapping.input_range = \"model\");");
   else if (!from.empty())
     std::printf("%s (epochs %d, digital)\n", from.c_str(), meta.epochs);
   return 0;

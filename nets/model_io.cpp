@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <new>
 #include <stdexcept>
 #include <cstdio>
@@ -71,6 +72,17 @@ void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
       h5::set_attr(f, "hwa_layers", meta.hwa.layers);
       for (const auto& [k, v] : meta.hwa.settings)
         std::visit([&, &k = k](const auto& x) { h5::set_attr(f, std::string(kHwaPrefix) + k, x); }, v);
+      if (!meta.hwa.input_ranges.empty()) {
+        auto g = h5::group(f, "hwa");
+        std::vector<std::string> names;
+        std::vector<double> ranges;
+        for (const auto& [n, r] : meta.hwa.input_ranges) {
+          names.push_back(n);
+          ranges.push_back(r);
+        }
+        h5::write_strings(g, "input_range_layers", names, "node names of the layers of input_range");
+        h5::write(g, "input_range", ranges, "", "DAC full scale of each layer at the end of HWA training (layer input units)");
+      }
     }
     h5::set_attr(f, "aimc_version", AIMC_VERSION);
     h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
@@ -295,6 +307,20 @@ LoadedModel load_model(const std::string& path) {
                      [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
     m.meta.hwa.seed = h5::attr_int(f, "hwa_seed", path);
     m.meta.hwa.layers = h5::attr_string(f, "hwa_layers", path);
+    if (h5::exists(f, "hwa")) {
+      const auto g = h5::open_group(f, "hwa", path);
+      const auto names = h5::read_strings(g, "input_range_layers", path);
+      const auto ranges = h5::read_doubles(g, "input_range", path);
+      if (names.size() != ranges.size())
+        throw Error(path + ": /hwa holds " + std::to_string(names.size()) + " input_range_layers but " +
+                    std::to_string(ranges.size()) + " input_range values");
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!std::isfinite(ranges[i]) || !(ranges[i] > 0))
+          throw Error(path + ": /hwa/input_range of layer '" + names[i] + "' = " + to_str(ranges[i]) +
+                      ", expected a finite value > 0");
+        m.meta.hwa.input_ranges.emplace_back(names[i], ranges[i]);
+      }
+    }
   }
   if (version >= 2) {
     load_graph(f, path, m.net);

@@ -7,6 +7,8 @@
 ///                     train_* (the recipe), train_config (the TOML text of `aimc train CONFIG`),
 ///                     fine_tuned_from and fine_tuned_from_accuracy, and for hardware-aware training
 ///                     hwa_seed, hwa_layers and one attribute "hwa.<key>" per [hwa] key
+///   /hwa              optional: datasets input_range_layers (node names) and input_range (the DAC full
+///                     scales hardware-aware training ended with, in the units of the layer inputs)
 ///   /parameters/NNNN  the parameter store: one float dataset per distinct tensor (ids 0..count-1),
 ///                     attributes name, trainable, decay. A tensor shared by several layers is here once.
 ///   /layers/NNNN      one group per node in topological order: attributes kind and name; datasets
@@ -68,6 +70,10 @@ struct ModelMeta {
     std::vector<std::pair<std::string, std::variant<double, std::string>>> settings;
     std::int64_t seed = 0;  ///< seed of the HWA noise streams (attribute hwa_seed)
     std::string layers;     ///< node names of the layers trained with HWA, ", "-separated (hwa_layers)
+    /// With io = "quantized": the DAC full scale of each HWA layer at the end of training (calibrated,
+    /// or learned with input_range = "learned"), by node name; datasets /hwa/input_range_layers and
+    /// /hwa/input_range. AnalogConfig::input_ranges takes them (mapping.input_range = "model").
+    std::vector<std::pair<std::string, double>> input_ranges;
     bool on() const { return !settings.empty(); }
   } hwa = {};  // (= {}: aggregate initializations that stop at recipe stay warning-free)
 };

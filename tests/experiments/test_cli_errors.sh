@@ -419,6 +419,15 @@ if "$aimc" --threads 2 train hwa.toml --out hwa.h5 > out.txt 2> err.txt; then
 else
   fail_now "train config" "the HWA run failed: $(head -c 300 err.txt)"
 fi
+# aimc mc takes the DAC full scales hwa.h5 records (io = "quantized") with mapping.input_range = "model";
+# a model without them is a one-line error naming the key
+conf c.toml '[model]' 'path = "hwa.h5"' '[data]' 'subset = 20' 'calibration = 16' '[mc]' 'trials = 1' \
+  '[mapping]' 'input_range = "model"'
+cases=$((cases + 1))
+"$aimc" --threads 2 mc c.toml --out hwa_mc.h5 --quiet --no-progress > out.txt 2> err.txt ||
+  fail_now "mc of hwa.h5 with mapping.input_range = model" "$(head -c 300 err.txt)"
+mc_case "input_range = model without recorded ranges" "c.toml: ~~parameter 'mapping.input_range' = \"model\"" \
+  '[mapping]' 'input_range = "model"'
 
 # nothing but keep.h5 and the inputs may be left behind by the failed runs
 for f in t.h5 keep.h5.journal; do

@@ -16,6 +16,7 @@
 #include "data/fashion_mnist.hpp"
 #include "experiments/train.hpp"
 #include "experiments/train_config.hpp"
+#include "nets/analog.hpp"
 #include "nets/hwa.hpp"
 #include "nets/model_io.hpp"
 #include "nets/network.hpp"
@@ -242,4 +243,32 @@ TEST_CASE("train config: fine-tuning through HWA products with every noise off a
   CHECK(m.meta.fine_tuned_from == base);
   CHECK(m.meta.fine_tuned_from_accuracy == 0.5);
   CHECK_FALSE(nets::load_model(dir.file("digital.h5")).meta.hwa.on());
+}
+
+TEST_CASE("train config: with io = quantized the model records each HWA layer's DAC full scale for mapping.input_range = model") {
+  test::ScratchDir dir("train-config-ranges");
+  const std::string data = small_dataset(dir);
+  const std::string cfg = write_config(dir, "q.toml",
+                                       "[model]\narchitecture = \"mlp\"\n[data]\ndataset = \"file\"\npath = \"" + data +
+                                           "\"\ncalibration = 32\n[train]\nepochs = 1\nbatch_size = 50\n"
+                                           "[hwa]\nio = \"quantized\"\n[mapping]\nanalog_layers = \"0,2\"\n");
+  const std::string out = dir.file("q.h5");
+  REQUIRE(train_quiet(cfg, out) == 0);
+  const auto m = nets::load_model(out);
+  REQUIRE(m.meta.hwa.input_ranges.size() == 2);
+  CHECK(m.meta.hwa.input_ranges[0].first == "dense_1");
+  CHECK(m.meta.hwa.input_ranges[1].first == "dense_5");
+  // input_range = calibrated: the first layer's inputs are the pixels, so its full scale is max |x| over
+  // the 32 calibration images (the first of the training file), computed here
+  const auto cal = data::load_fashion_mnist("train", "").head(32);
+  CHECK(m.meta.hwa.input_ranges[0].second == double(cal.x.cwiseAbs().maxCoeff()));
+  CHECK(m.meta.hwa.input_ranges[1].second > 0);
+  // the analog mapping takes them with mapping.input_range = "model"
+  nets::AnalogConfig a;
+  a.mapping.analog_layers = "0,2";
+  a.mapping.input_range = "model";
+  a.input_ranges = m.meta.hwa.input_ranges;
+  const nets::AnalogNetwork an(m.net, a, cal.x);
+  CHECK(an.x_max(0) == m.meta.hwa.input_ranges[0].second);
+  CHECK(an.x_max(1) == m.meta.hwa.input_ranges[1].second);
 }

@@ -111,7 +111,9 @@ TEST_CASE("model file: the training config, fine-tuning origin and HWA settings 
     CHECK(m.train_config.empty());
     CHECK(m.fine_tuned_from.empty());
     CHECK_FALSE(m.hwa.on());
+    CHECK(m.hwa.input_ranges.empty());
     auto f = h5::open_read(path);
+    CHECK_FALSE(h5::exists(f, "hwa"));
     for (const auto& a : h5::attr_names(f, path)) {
       CHECK(a.rfind("hwa", 0) != 0);
       CHECK(a != "train_config");
@@ -126,6 +128,7 @@ TEST_CASE("model file: the training config, fine-tuning origin and HWA settings 
                        {"sigma_out", 0.02}, {"zz_future_key", 1.5}};
   meta.hwa.seed = 11;
   meta.hwa.layers = "conv2d_0, dense_0";
+  meta.hwa.input_ranges = {{"conv2d_0", 1.25}, {"dense_0", 3.0}};
   save_model(path, n, meta);
   const auto m = load_model(path).meta;
   CHECK(m.train_config == meta.train_config);
@@ -134,6 +137,7 @@ TEST_CASE("model file: the training config, fine-tuning origin and HWA settings 
   CHECK(m.hwa.settings == meta.hwa.settings);
   CHECK(m.hwa.seed == 11);
   CHECK(m.hwa.layers == "conv2d_0, dense_0");
+  CHECK(m.hwa.input_ranges == meta.hwa.input_ranges);
   auto f = h5::open_read(path);
   CHECK(h5::attr_string(f, "hwa.weight_noise", path) == "device");  // one attribute per key, named as in [hwa]
   CHECK(h5::attr_double(f, "hwa.sigma_out", path) == 0.02);
