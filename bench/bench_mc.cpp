@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.hpp"
 #include "core/error.hpp"
 #include "core/numerics.hpp"
 #include "data/fashion_mnist.hpp"
@@ -33,9 +34,7 @@
 namespace {
 
 using namespace aimc;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using bench::Clock, bench::seconds_since, bench::timed, bench::Timing, bench::load_average;
 
 /// Median of `repeats` timings of f (seconds); f gets the repeat index.
 double median_time(int repeats, const std::function<void(int)>& f) {
@@ -81,25 +80,6 @@ nets::LoadedModel load_or_explain(const std::string& path, const std::string& ki
     throw Error("model file " + path + " not found; make it with: ./build/aimc train --model " + kind + " --out " +
                 path + " (or pass --" + kind + " PATH)");
   return nets::load_model(path);
-}
-
-/// Median and minimum of a list of timings (seconds).
-struct Timing {
-  std::vector<double> t;
-  double median() const {
-    std::vector<double> s = t;
-    std::sort(s.begin(), s.end());
-    const std::size_t n = s.size();
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-  }
-  double min() const { return *std::min_element(t.begin(), t.end()); }
-};
-
-template <class F>
-double timed(F&& f) {
-  const auto t0 = Clock::now();
-  f();
-  return seconds_since(t0);
 }
 
 /// Digital forward, trial (a), trial (b) and programming alone, interleaved repeat by repeat so that
@@ -201,15 +181,6 @@ void bench_batch(const nets::LoadedModel& m, const data::Dataset& test, const da
               "trials/s (target < 1 ms; mean acc %.4f)\n",
               o.batch, o.batch_trials, snr ? "with per-layer SNR" : "accuracy only", 1e3 * one, threads, 1e3 * all,
               1.0 / all, mean);
-}
-
-/// "load average 1.23 1.10 0.98" from getloadavg: timings on a shared machine are only indicative.
-std::string load_average() {
-  double la[3] = {0, 0, 0};
-  if (getloadavg(la, 3) != 3) return "load average unknown";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "load average %.2f %.2f %.2f", la[0], la[1], la[2]);
-  return buf;
 }
 
 /// Eigen float GEMM throughput (GFLOP/s, 2 n^3 flops a product) of C = A B with n x n row-major

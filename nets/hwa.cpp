@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <optional>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -130,12 +132,18 @@ class HwaTraining::Product final : public nets::Product {
       auto Y = channel_view(y, layer);
       const auto b = layer.bias().row(0);
       Y.rowwise() -= b;
+      // Row by row, with per-channel constants: channels are the contiguous axis, so a column pass
+      // would stride over the whole output once per channel (Y is 12.8 MB for conv1 at batch 128).
+      const Eigen::Index C = Y.cols();
+      std::vector<float> per_channel(static_cast<std::size_t>(C));
       if (readout) {
         mask_y_.resize(y.rows(), y.cols());
         auto M = channel_view(mask_y_, layer);
-        for (Eigen::Index j = 0; j < Y.cols(); ++j) {
-          const float s = float(full_scale_[std::size_t(j)]);
-          M.col(j) = Y.col(j).unaryExpr([s](float v) { return std::abs(v) <= s ? 1.f : 0.f; });
+        for (Eigen::Index j = 0; j < C; ++j) per_channel[std::size_t(j)] = float(full_scale_[std::size_t(j)]);
+        for (Eigen::Index i = 0; i < Y.rows(); ++i) {
+          const float* yr = &Y(i, 0);
+          float* mr = &M(i, 0);
+          for (Eigen::Index j = 0; j < C; ++j) mr[j] = std::abs(yr[j]) <= per_channel[std::size_t(j)] ? 1.f : 0.f;
         }
         Stream as(seed_, "hwa.adc", {*step_, ordinal_});
         if (adc_) {
@@ -151,8 +159,13 @@ class HwaTraining::Product final : public nets::Product {
         Stream os(seed_, "hwa.out", {*step_, ordinal_});
         z_out_.resize(Y.rows(), Y.cols());
         os.fill_normal(z_out_);
-        for (Eigen::Index j = 0; j < Y.cols(); ++j)
-          Y.col(j) += float(p_.sigma_out * full_scale_[std::size_t(j)]) * z_out_.col(j);
+        for (Eigen::Index j = 0; j < C; ++j)
+          per_channel[std::size_t(j)] = float(p_.sigma_out * full_scale_[std::size_t(j)]);
+        for (Eigen::Index i = 0; i < Y.rows(); ++i) {
+          float* yr = &Y(i, 0);
+          const float* zr = &z_out_(i, 0);
+          for (Eigen::Index j = 0; j < C; ++j) yr[j] += per_channel[std::size_t(j)] * zr[j];
+        }
       }
       Y.rowwise() += b;
     }
@@ -239,28 +252,45 @@ class HwaTraining::Product final : public nets::Product {
   /// W~ = the effective weights of w_ref_ programmed tile by tile on the configured substrate, with
   /// the configured drift compensation (nets/analog.hpp: alpha from the reference and effective
   /// weights, per layer or per column) applied as the analog mapping applies it to the outputs.
-  void program(const Stream& s, Matrix& out) const {
+  /// Tiles draw from their own streams, so they are programmed in parallel (the same numbers on any
+  /// number of threads), each into its array of the previous step (ArrayModel::reprogram: equal to
+  /// program(), without allocating); an error is rethrown for the first failing tile in order. The
+  /// compensation sums then run over the tiles in order, as before.
+  void program(const Stream& s, Matrix& out) {
     const Eigen::Index K = w_ref_.rows(), N = w_ref_.cols();
     const Eigen::Index tr = lc_.mapping.tile_rows, tc = lc_.mapping.tile_cols;
+    const Eigen::Index grid_r = (K + tr - 1) / tr, grid_c = (N + tc - 1) / tc;
     float w_max = w_ref_.cwiseAbs().maxCoeff();
     if (!(w_max > 0)) w_max = 1.f;
+    tiles_.resize(std::size_t(grid_r * grid_c));
+    std::vector<std::exception_ptr> errors(tiles_.size());
+#pragma omp parallel for schedule(dynamic) if (grid_r * grid_c > 1)
+    for (Eigen::Index t = 0; t < grid_r * grid_c; ++t) {
+      const Eigen::Index r = t / grid_c, c = t % grid_c, r0 = r * tr, c0 = c * tc;
+      const Eigen::Index rk = std::min(tr, K - r0), ck = std::min(tc, N - c0);
+      try {
+        Stream ps = s.child("tile", {std::uint64_t(r), std::uint64_t(c)});
+        auto& arr = tiles_[std::size_t(t)];
+        arr = model_->reprogram(std::move(arr), w_ref_.block(r0, c0, rk, ck), w_max, ps);
+        out.block(r0, c0, rk, ck) = arr->effective_weights();
+      } catch (...) {
+        errors[std::size_t(t)] = std::current_exception();
+      }
+    }
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
     const auto& comp = lc_.mapping.drift_compensation;
+    if (comp == "none") return;
     std::vector<double> ref(std::size_t(N), 0.0), eff(std::size_t(N), 0.0);
     for (Eigen::Index r0 = 0, r = 0; r0 < K; r0 += tr, ++r)
       for (Eigen::Index c0 = 0, c = 0; c0 < N; c0 += tc, ++c) {
         const Eigen::Index rk = std::min(tr, K - r0), ck = std::min(tc, N - c0);
-        Stream ps = s.child("tile", {std::uint64_t(r), std::uint64_t(c)});
-        auto arr = model_->program(w_ref_.block(r0, c0, rk, ck), w_max, ps);
-        out.block(r0, c0, rk, ck) = arr->effective_weights();
-        if (comp != "none") {
-          const Matrix wr = arr->reference_weights();
-          for (Eigen::Index j = 0; j < ck; ++j) {
-            ref[std::size_t(c0 + j)] += wr.col(j).cwiseAbs().cast<double>().sum();
-            eff[std::size_t(c0 + j)] += out.block(r0, c0 + j, rk, 1).cwiseAbs().cast<double>().sum();
-          }
+        const Matrix wr = tiles_[std::size_t(r * grid_c + c)]->reference_weights();
+        for (Eigen::Index j = 0; j < ck; ++j) {
+          ref[std::size_t(c0 + j)] += wr.col(j).cwiseAbs().cast<double>().sum();
+          eff[std::size_t(c0 + j)] += out.block(r0, c0 + j, rk, 1).cwiseAbs().cast<double>().sum();
         }
       }
-    if (comp == "none") return;
     auto factor = [](double num, double den) { return (num > 0 && den > 0) ? num / den : 1.0; };
     if (comp == "global") {
       double a = 0, b = 0;
@@ -290,6 +320,7 @@ class HwaTraining::Product final : public nets::Product {
   std::optional<devices::Dac> dac_;
   std::optional<devices::Adc> adc_;
   std::unique_ptr<devices::ArrayModel> model_;
+  std::vector<std::unique_ptr<devices::ProgrammedArray>> tiles_;  // weight_noise = device: last step's, reused
   std::vector<double> full_scale_;
   Parameter range_;
   Parameter* swapped_ = nullptr;
