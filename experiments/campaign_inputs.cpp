@@ -13,9 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string to_str(long long v) { return std::to_string(v); }
+}  // namespace
 
-/// The first max_items samples of one split of the configured data set; errors name the config file and
-/// the [data] key.
 data::Dataset load_split(const std::string& config_path, const McDataParams& d, const std::string& split,
                          std::size_t max_items) {
   if (d.dataset != "file") {
@@ -41,7 +40,6 @@ data::Dataset load_split(const std::string& config_path, const McDataParams& d, 
     fail_at(config_path, key, e.what());
   }
 }
-}  // namespace
 
 std::span<const Param<McModelParams>> McModelParams::params() {
   using P = McModelParams;
@@ -89,14 +87,19 @@ CampaignInputs load_campaign_inputs(const std::string& config_path, const McMode
   if (d.subset > test.size())
     fail_at(config_path, "data.subset", to_str(d.subset) + " exceeds the " + to_str(test.size()) + " test images");
   test = test.head(d.subset);
-  const Shape s = in.model.net.input_shape();
-  const auto outputs = in.model.net.output_shape().size();
-  if (s.size() != test.shape.size() || outputs < test.classes)
-    throw Error(config_path + ": model " + m.path + " takes inputs (" + to_str(s.c) + ", " + to_str(s.h) + ", " +
-                to_str(s.w) + ") with " + to_str(outputs) + " outputs, but dataset " + d.dataset + " has (" +
-                to_str(test.shape.c) + ", " + to_str(test.shape.h) + ", " + to_str(test.shape.w) + ") and " +
-                to_str(test.classes) + " classes");
+  check_model_fits(config_path, m.path, in.model.net, d, test);
   return in;
+}
+
+void check_model_fits(const std::string& config_path, const std::string& model_path, const nets::Network& net,
+                      const McDataParams& d, const data::Dataset& set) {
+  const Shape s = net.input_shape();
+  const auto outputs = net.output_shape().size();
+  if (s.size() != set.shape.size() || outputs < set.classes)
+    throw Error(config_path + ": model " + model_path + " takes inputs (" + to_str(s.c) + ", " + to_str(s.h) + ", " +
+                to_str(s.w) + ") with " + to_str(outputs) + " outputs, but dataset " + d.dataset + " has (" +
+                to_str(set.shape.c) + ", " + to_str(set.shape.h) + ", " + to_str(set.shape.w) + ") and " +
+                to_str(set.classes) + " classes");
 }
 
 data::Dataset load_calibration(const std::string& config_path, const McDataParams& d) {

@@ -32,6 +32,17 @@ struct McDataParams {
 void read_model_and_data(const toml::table& root, const std::string& file, const std::string& use, McModelParams& m,
                          McDataParams& d);
 
+/// The first `max_items` samples of one split ("train" | "test") of the configured data set (all with
+/// the default): the built-in set of data.dataset, or with dataset = "file" data.path (its "{split}"
+/// replaced) and, for "train", data.calibration_path when set. Errors name the config file and the
+/// [data] key.
+data::Dataset load_split(const std::string& config_path, const McDataParams& d, const std::string& split,
+                         std::size_t max_items = std::size_t(-1));
+/// Throws an Error naming the config and the model file unless `net` takes the samples of `set` (of
+/// data set `d`) and has an output per class.
+void check_model_fits(const std::string& config_path, const std::string& model_path, const nets::Network& net,
+                      const McDataParams& d, const data::Dataset& set);
+
 /// A campaign's model and its test subset.
 struct CampaignInputs {
   nets::LoadedModel model;

@@ -82,6 +82,24 @@ std::string_view command_word(int argc, char** argv) {
   return {};
 }
 
+/// `aimc train CONFIG.toml` takes only --out and --force: every other option of the --model form has a
+/// key in the config, named in the error.
+void check_train_config_options(const CLI::App& train, const std::string& config) {
+  if (train.get_option("--model")->count() > 0)
+    throw Error("train: both a config file (" + config + ") and --model given; use one: the config's [model] "
+                "architecture or path, or --model without a config");
+  static const std::pair<const char*, const char*> keys[] = {
+      {"--epochs", "[train] epochs"},          {"--seed", "[train] seed"},
+      {"--batch-size", "[train] batch_size"},  {"--lr", "[train] lr"},
+      {"--weight-decay", "[train] weight_decay"}, {"--augment", "[train] augment"},
+      {"--augment-shift", "[train] augment_shift"}, {"--train-limit", "[data] train_limit"},
+      {"--data", "[data] dataset (and path)"}, {"--data-dir", "[data] dir"}};
+  for (const auto& [opt, key] : keys)
+    if (train.get_option(opt)->count() > 0)
+      throw Error(std::string("train: ") + opt + " is an option of `aimc train --model`; with a config file set " + key +
+                  " in " + config);
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -93,7 +111,11 @@ int run_cli(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads (default: all cores)")->check(integer_in(0, 4096));
 
   TrainOptions tr;
-  auto* train = app.add_subcommand("train", "train a reference model (Fashion-MNIST unless --data)");
+  auto* train = app.add_subcommand(
+      "train", "train a reference model (Fashion-MNIST unless --data), or train from a config (hardware-aware training)");
+  train->add_option("config", tr.config,
+                    "training config (TOML: [model] architecture or path to fine-tune, [data], [train], [hwa], hardware "
+                    "sections); the other options except --out and --force are then in the config");
   train->add_option("--model", tr.model, "reference architecture")
       ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20"}));
   train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 25)")->check(integer_in(1, 10000));
@@ -189,7 +211,10 @@ int run_cli(int argc, char** argv) {
   }
   if (threads > 0) omp_set_num_threads(threads);
   try {
-    if (*train) return run_train(tr);
+    if (*train) {
+      if (!tr.config.empty()) check_train_config_options(*train, tr.config);
+      return run_train(tr);
+    }
     if (*eval) return run_eval(ev);
     if (*imp) return run_import(im);
     if (*params) {

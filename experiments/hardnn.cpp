@@ -100,7 +100,9 @@ int run_hardnn(const HardnnOptions& o) {
   // Analog error model: output-referred noise of each layer, measured on one programmed instance.
   if (r.model == fault::ErrorModel::analog) {
     auto cal = load_calibration(c.file.path, c.data);
-    nets::AnalogNetwork an(net, c.analog, cal.x);
+    nets::AnalogConfig a = c.analog;
+    a.input_ranges = model.meta.hwa.input_ranges;  // used with mapping.input_range = "model"
+    nets::AnalogNetwork an(net, a, cal.x);
     auto inst = an.program(Stream(std::uint64_t(h.seed), "hardnn.analog.program"));
     const auto st = inst->evaluate(an.prefix(test.x), test.y, Stream(std::uint64_t(h.seed), "hardnn.analog.read"), 100,
                                    h.snr_samples);

@@ -105,10 +105,9 @@ HardnnConfig parse_hardnn_config(const ConfigFile& f) {
   c.file = f;
   const std::string& file = f.path;
   const auto& root = f.root;
-  check_keys(root,
-             {"model", "data", "hardnn", "mapping", "rram", "pcm", "dac", "adc", "sense_amp", "sram_qs", "sram_is",
-              "sram_qr", "mosfet", "layer"},
-             file, "");
+  std::vector<std::string> sections = {"model", "data", "hardnn"};
+  sections.insert(sections.end(), analog_section_names().begin(), analog_section_names().end());
+  check_keys(root, sections, file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
   read_model_and_data(root, file, "inject into", c.model, c.data);
   if (const auto* t = sub("hardnn")) c.hardnn = read_params<HardnnParams>(*t, file, "hardnn");

@@ -167,6 +167,12 @@ std::string point_label(const McConfig& c, std::size_t p) {
 
 }  // namespace
 
+const std::vector<std::string>& analog_section_names() {
+  static const std::vector<std::string> names = {"mapping", "rram",    "pcm",     "dac",     "adc",    "sense_amp",
+                                                 "sram_qs", "sram_is", "sram_qr", "mosfet", "layer"};
+  return names;
+}
+
 void read_analog_sections(const toml::table& root, const std::string& file, AnalogConfig& a) {
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
   if (const auto* t = sub("mapping")) a.mapping = read_params<nets::MappingParams>(*t, file, "mapping");
@@ -198,10 +204,9 @@ McConfig parse_mc_config(const ConfigFile& f) {
   c.file = f;
   const std::string& file = f.path;
   const auto& root = f.root;
-  check_keys(root,
-             {"model", "data", "mapping", "rram", "pcm", "dac", "adc", "sense_amp", "sram_qs", "sram_is", "sram_qr", "mosfet",
-              "mc", "sweep", "layer"},
-             file, "");
+  std::vector<std::string> sections = {"model", "data", "mc", "sweep"};
+  sections.insert(sections.end(), analog_section_names().begin(), analog_section_names().end());
+  check_keys(root, sections, file, "");
   auto sub = [&](const char* name) { return subtable(root, name, file, ""); };
   read_model_and_data(root, file, "evaluate", c.model, c.data);
   if (const auto* t = sub("mc")) c.mc = read_params<McParams>(*t, file, "mc");
@@ -542,7 +547,9 @@ int run_mc(const McOptions& o) {
   std::map<std::size_t, Matrix> prefix;
   for (std::size_t p = 0; p < P; ++p) {
     try {
-      an[p] = std::make_unique<AnalogNetwork>(model.net, c.analog_at(p), cal.x);
+      AnalogConfig a = c.analog_at(p);
+      a.input_ranges = model.meta.hwa.input_ranges;  // used with mapping.input_range = "model"
+      an[p] = std::make_unique<AnalogNetwork>(model.net, a, cal.x);
     } catch (const Error& e) {
       throw Error(c.file.path + ": " + point_label(c, p) + ": " + e.what());
     }

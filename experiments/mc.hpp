@@ -57,6 +57,9 @@ struct McConfig {
 /// per-layer overrides [layer.N.section] (shared by every campaign that maps a network onto analog
 /// hardware). Errors name the file and key.
 void read_analog_sections(const toml::table& root, const std::string& file, nets::AnalogConfig& a);
+/// The top-level keys read_analog_sections reads (the hardware sections, "layer" included), for the
+/// check_keys lists of the configs that take them.
+const std::vector<std::string>& analog_section_names();
 /// The `/resolved` attributes of every hardware section (and per-layer overrides) of `a`.
 void write_resolved_analog(H5::Group& resolved, const nets::AnalogConfig& a);
 

@@ -15,7 +15,9 @@
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
+#include "experiments/train_config.hpp"
 #include "nets/analog.hpp"
+#include "nets/hwa.hpp"
 #include "nets/optimizer.hpp"
 #include "nets/train.hpp"
 
@@ -33,7 +35,8 @@ std::string parameter_reference() {
   std::string s =
       "# Parameter reference\n\n"
       "Generated from the parameter tables in the code (`aimc params` prints it; a test keeps this file in "
-      "step). Every key of a campaign config (`aimc mc`) is one row below, under its TOML section; the "
+      "step). Every key of a campaign config (`aimc mc`) and of a training config (`aimc train CONFIG.toml`) is one "
+      "row below, under its TOML section; the "
       "defaults are the values used when a key is absent. Units are SI; \"1\" is dimensionless. Keys "
       "marked as set elsewhere (`rram.rows`, `pcm.rows`, `sram_*.n_rows`, `sram_*.b_x`, `mosfet.x_max`) are derived "
       "from `mapping.tile_rows`, `dac.bits` and the calibrated input range.\n\n"
@@ -72,12 +75,27 @@ std::string parameter_reference() {
   s += section<ProcessVariation>("process variation (in [sram_*])");
   s += section<MosfetParams>("[mosfet]");
   s += "## Training (`aimc train`)\n\n"
-       "Library defaults. `aimc train` sets per architecture: epochs (mlp 20, cnn 12, resnet8/resnet20 25), and "
-       "for the ResNets `lr = 0.002`, `weight_decay = 0.01`, `augment = shift-flip` and `augment_shift = 1` "
-       "(the MLP and CNN train with lr 0.001 and without them); `--epochs`, `--lr`, `--weight-decay`, "
-       "`--augment` and `--augment-shift` override them.\n\n";
-  s += section<nets::TrainParams>("training");
-  s += section<nets::OptimizerParams>("optimizer");
+       "`aimc train --model NAME` takes these parameters as options; `aimc train CONFIG.toml` reads them from the "
+       "config's sections below, `[train]` holding the keys of both training tables. The defaults shown are the "
+       "library's. Per architecture (`--model`, or `[model] architecture`): epochs (mlp 20, cnn 12, "
+       "resnet8/resnet20 25), and for the ResNets `lr = 0.002`, `weight_decay = 0.01`, `augment = shift-flip` and "
+       "`augment_shift = 1` (the MLP and CNN train with lr 0.001 and without them); `--epochs`, `--lr`, "
+       "`--weight-decay`, `--augment` and `--augment-shift` or the `[train]` keys override them. Fine-tuning a "
+       "model file (`[model] path`): " + std::to_string(kFineTuneEpochs) + " epochs on the cosine schedule at a "
+       "tenth of the learning rate the file records (1e-4 if none), with its recorded optimizer, batch size, "
+       "weight decay and augmentation.\n\n";
+  s += section<TrainModelParams>("[model] (config form)");
+  s += section<TrainDataParams>("[data] (config form)", "The `[data]` keys of `aimc mc` above, plus the one below. "
+                                                       "`calibration`: training images that calibrate the HWA "
+                                                       "converter ranges; `subset`: test images evaluated after "
+                                                       "each epoch (all test images when absent).");
+  s += section<nets::TrainParams>("[train]");
+  s += section<nets::OptimizerParams>("[train] optimizer keys");
+  s += section<nets::HwaParams>("[hwa] (config form)",
+                                "Hardware-aware training (nets/hwa.hpp) of the layers `mapping.analog_layers` "
+                                "selects, on the hardware of the sections above (`[mapping]`, the substrate's "
+                                "section, `[dac]`, `[adc]`, `[sense_amp]`, `[layer.N.*]`); the noise streams are "
+                                "keyed by `train.seed`. Without an `[hwa]` section the training is digital.");
   return s;
 }
 

@@ -101,10 +101,25 @@ std::vector<int> parse_layer_list(const std::string& s, int n_matmul) {
   return out;
 }
 
+/// Node indices of the Dense/Conv2d layers of `net`, in order (index k holds ordinal k).
+std::vector<std::size_t> matmul_nodes(const Network& net) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (dynamic_cast<const MatmulLayer*>(&net.layer(i))) out.push_back(i);
+  return out;
+}
+
 MatmulLayer& as_matmul(Network& net, std::size_t i) { return dynamic_cast<MatmulLayer&>(net.layer(i)); }
 const MatmulLayer& as_matmul(const Network& net, std::size_t i) { return dynamic_cast<const MatmulLayer&>(net.layer(i)); }
 
 }  // namespace
+
+std::vector<std::size_t> analog_layer_indices(const Network& net, const MappingParams& m) {
+  const std::vector<std::size_t> matmul = matmul_nodes(net);
+  std::vector<std::size_t> out;
+  for (int o : parse_layer_list(m.analog_layers, int(matmul.size()))) out.push_back(matmul[std::size_t(o)]);
+  return out;
+}
 
 bool AnalogConfig::set(std::string_view key, double value) {
   const auto dot = key.find('.');
@@ -430,11 +445,10 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
   if (calibration.cols() != net_.input_shape().size())
     throw Error("analog mapping: calibration inputs have " + std::to_string(calibration.cols()) +
                 " features, the network expects " + std::to_string(net_.input_shape().size()));
-  std::vector<std::size_t> matmul;
-  for (std::size_t i = 0; i < net_.size(); ++i)
-    if (dynamic_cast<MatmulLayer*>(&net_.layer(i))) matmul.push_back(i);
-  std::vector<int> ordinals = parse_layer_list(cfg_.mapping.analog_layers, int(matmul.size()));
-  for (int o : ordinals) analog_.push_back(matmul[std::size_t(o)]);
+  const std::vector<std::size_t> matmul = matmul_nodes(net_);
+  analog_ = analog_layer_indices(net_, cfg_.mapping);
+  std::vector<int> ordinals;
+  for (std::size_t i : analog_) ordinals.push_back(int(std::find(matmul.begin(), matmul.end(), i) - matmul.begin()));
   for (const auto& ov : cfg_.overrides)
     if (ov.ordinal < 0 || ov.ordinal >= int(matmul.size()))
       throw Error("layer override " + std::to_string(ov.ordinal) + ": the network has " + std::to_string(matmul.size()) +

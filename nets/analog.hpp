@@ -136,6 +136,11 @@ struct AnalogConfig {
   void validate() const;
 };
 
+/// Network node indices of the Dense/Conv2d layers that `m.analog_layers` selects (all, inner, or a
+/// list of ordinals among the network's Dense/Conv2d layers), increasing: the analog layers of
+/// AnalogNetwork and the layers hardware-aware training perturbs. Errors name mapping.analog_layers.
+std::vector<std::size_t> analog_layer_indices(const Network& net, const MappingParams& m);
+
 /// Results of evaluating a programmed instance on a batch.
 struct AnalogStats {
   long long correct = 0;

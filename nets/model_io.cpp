@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <new>
 #include <stdexcept>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "core/durable.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
+#include "nets/hwa.hpp"
 
 namespace aimc::nets {
 
@@ -24,6 +26,9 @@ std::string utc_now() {
 }
 
 namespace {
+/// Attribute names of the [hwa] settings: "hwa." + key (the key as in the config).
+constexpr std::string_view kHwaPrefix = "hwa.";
+
 std::string layer_group(std::size_t i) {
   char b[16];
   std::snprintf(b, sizeof b, "%04zu", i);
@@ -56,6 +61,28 @@ void save_model(const std::string& path, Network& net, const ModelMeta& meta) {
       h5::set_attr(f, "train_weight_decay", r.weight_decay);
       h5::set_attr(f, "train_augment", r.augment);
       h5::set_attr(f, "train_augment_shift", r.augment_shift);
+    }
+    if (!meta.train_config.empty()) h5::set_attr(f, "train_config", meta.train_config);
+    if (!meta.fine_tuned_from.empty()) {
+      h5::set_attr(f, "fine_tuned_from", meta.fine_tuned_from);
+      h5::set_attr(f, "fine_tuned_from_accuracy", meta.fine_tuned_from_accuracy);
+    }
+    if (meta.hwa.on()) {
+      h5::set_attr(f, "hwa_seed", meta.hwa.seed);
+      h5::set_attr(f, "hwa_layers", meta.hwa.layers);
+      for (const auto& [k, v] : meta.hwa.settings)
+        std::visit([&, &k = k](const auto& x) { h5::set_attr(f, std::string(kHwaPrefix) + k, x); }, v);
+      if (!meta.hwa.input_ranges.empty()) {
+        auto g = h5::group(f, "hwa");
+        std::vector<std::string> names;
+        std::vector<double> ranges;
+        for (const auto& [n, r] : meta.hwa.input_ranges) {
+          names.push_back(n);
+          ranges.push_back(r);
+        }
+        h5::write_strings(g, "input_range_layers", names, "node names of the layers of input_range");
+        h5::write(g, "input_range", ranges, "", "DAC full scale of each layer at the end of HWA training (layer input units)");
+      }
     }
     h5::set_attr(f, "aimc_version", AIMC_VERSION);
     h5::set_attr(f, "git_commit", AIMC_GIT_COMMIT);
@@ -254,6 +281,46 @@ LoadedModel load_model(const std::string& path) {
     r.weight_decay = h5::attr_double(f, "train_weight_decay", path);
     r.augment = h5::attr_string(f, "train_augment", path);
     r.augment_shift = int_attr(f, "train_augment_shift", path, 0, INT_MAX);
+  }
+  if (h5::has_attr(f, "train_config")) m.meta.train_config = h5::attr_string(f, "train_config", path);
+  if (h5::has_attr(f, "fine_tuned_from")) {
+    m.meta.fine_tuned_from = h5::attr_string(f, "fine_tuned_from", path);
+    m.meta.fine_tuned_from_accuracy = h5::attr_double(f, "fine_tuned_from_accuracy", path);
+  }
+  for (const auto& name : h5::attr_names(f, path)) {
+    if (!name.starts_with(kHwaPrefix)) continue;
+    const std::string key = name.substr(kHwaPrefix.size());
+    const char kind = h5::attr_kind(f, name, path);
+    if (kind == 's') m.meta.hwa.settings.emplace_back(key, h5::attr_string(f, name, path));
+    else if (kind == 'f' || kind == 'i') m.meta.hwa.settings.emplace_back(key, h5::attr_double(f, name, path));
+    else throw Error(path + ": attribute '" + name + "' is neither a number nor a string");
+  }
+  if (m.meta.hwa.on()) {
+    // In the order of the [hwa] table (the order they were written in), keys this aimc does not know last.
+    auto rank = [](const std::string& k) {
+      const auto t = HwaParams::params();
+      for (std::size_t i = 0; i < t.size(); ++i)
+        if (t[i].name == k) return i;
+      return t.size();
+    };
+    std::stable_sort(m.meta.hwa.settings.begin(), m.meta.hwa.settings.end(),
+                     [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+    m.meta.hwa.seed = h5::attr_int(f, "hwa_seed", path);
+    m.meta.hwa.layers = h5::attr_string(f, "hwa_layers", path);
+    if (h5::exists(f, "hwa")) {
+      const auto g = h5::open_group(f, "hwa", path);
+      const auto names = h5::read_strings(g, "input_range_layers", path);
+      const auto ranges = h5::read_doubles(g, "input_range", path);
+      if (names.size() != ranges.size())
+        throw Error(path + ": /hwa holds " + std::to_string(names.size()) + " input_range_layers but " +
+                    std::to_string(ranges.size()) + " input_range values");
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!std::isfinite(ranges[i]) || !(ranges[i] > 0))
+          throw Error(path + ": /hwa/input_range of layer '" + names[i] + "' = " + to_str(ranges[i]) +
+                      ", expected a finite value > 0");
+        m.meta.hwa.input_ranges.emplace_back(names[i], ranges[i]);
+      }
+    }
   }
   if (version >= 2) {
     load_graph(f, path, m.net);

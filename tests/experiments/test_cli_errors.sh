@@ -368,6 +368,67 @@ snr_case "accumulation: trials inf" "c.toml: accumulation.trials: expected an in
 snr_case "accumulation: vrr_min nan" "c.toml: accumulation.vrr_min: expected a finite number, got nan" '[accumulation]' 'n = [10]' 'mantissa_bits = [4]' 'vrr_min = nan'
 snr_case "accumulation: unknown key" "c.toml: accumulation.trial: unknown key" '[accumulation]' 'n = [10]' 'mantissa_bits = [4]' 'trial = 3'
 
+# ---- train CONFIG.toml -----------------------------------------------------------------------------
+# train_case NAME SUBSTRING LINES...: a training config of LINES must fail with SUBSTRING, keep.h5 untouched.
+train_case() {
+  local name=$1 want=$2
+  shift 2
+  conf t.toml "$@"
+  expect_error "train config: $name" "$want" train t.toml --out keep.h5 --force
+}
+A='[model]
+architecture = "mlp"'
+expect_error "train config: missing config" "missing.toml: cannot open config file" train missing.toml --out keep.h5 --force
+train_case "broken TOML" "t.toml:1:" '[model'
+train_case "unknown key" "t.toml: train.epochz: unknown key (did you mean 'epochs'?)" "$A" '[train]' 'epochz = 2'
+train_case "unknown hwa key" "t.toml: hwa.sigma: unknown key" "$A" '[hwa]' 'sigma = 0.1'
+train_case "bad value" "t.toml: parameter 'train.lr' = -1" "$A" '[train]' 'lr = -1'
+train_case "bad hwa value" "t.toml: parameter 'hwa.io' = \"digital\"" "$A" '[hwa]' 'io = "digital"'
+train_case "seed beyond int" "t.toml: parameter 'train.seed' = 4294967304" "$A" '[train]' 'seed = 4294967304'
+train_case "sweep section" "t.toml: sweep: a training config describes one hardware point" "$A" '[sweep]' '"rram.sigma_prog" = [0.1]'
+train_case "mc section" "t.toml: mc: a training config describes one hardware point" "$A" '[mc]' 'trials = 3'
+train_case "hardware without [hwa]" "t.toml: dac: hardware sections configure hardware-aware training" "$A" '[dac]' 'bits = 8'
+train_case "no model" "t.toml: model: missing" '[train]' 'epochs = 1'
+train_case "architecture and path" "t.toml: parameter 'model.path'" "$A" 'path = "m.h5"'
+train_case "model file missing" "t.toml: model.path = \"nope.h5\": model file not found" '[model]' 'path = "nope.h5"'
+# errors found after the data are loaded are one line too (no header line before them)
+train_case "analog_layers out of range" "t.toml: parameter 'mapping.analog_layers' = \"5\"" "$A" '[data]' \
+  'train_limit = 50' 'subset = 50' '[hwa]' '[mapping]' 'analog_layers = "5"'
+train_case "override beyond the network" "t.toml: layer.4: the network has 3 Dense/Conv2d layers" "$A" '[data]' \
+  'train_limit = 50' 'subset = 50' '[hwa]' '[layer.4.adc]' 'bits = 4'
+expect_error "train config: both a config and --model" "train: both a config file (t.toml) and --model given" \
+  train t.toml --model mlp --out keep.h5 --force
+expect_error "train config: --epochs with a config" "train: --epochs is an option of \`aimc train --model\`~~[train] epochs" \
+  train t.toml --epochs 2 --out keep.h5 --force
+conf ok_train.toml "$A" '[data]' 'train_limit = 100' 'subset = 100'
+expect_error "train config: model file exists" "pass --force" train ok_train.toml --out keep.h5
+
+# a tiny hardware-aware run: the model file records it and `aimc eval` says so
+conf hwa.toml '[model]' 'path = "m.h5"' '[data]' 'train_limit = 300' 'subset = 200' 'calibration = 64' \
+  '[train]' 'epochs = 1' 'seed = 3' '[hwa]' 'weight_noise = "additive"' 'sigma_w = 0.02' 'io = "quantized"' \
+  '[dac]' 'bits = 8' '[adc]' 'bits = 8'
+cases=$((cases + 1))
+if "$aimc" --threads 2 train hwa.toml --out hwa.h5 > out.txt 2> err.txt; then
+  grep -q "^hardware-aware training of 3 of 3 Dense/Conv2d layers" err.txt ||
+    fail_now "train config" "no HWA header line on stderr: $(head -c 300 err.txt)"
+  "$aimc" eval --model hwa.h5 --limit 100 > out.txt 2> err.txt || fail_now "eval of hwa.h5" "$(head -c 300 err.txt)"
+  grep -q "^hardware-aware trained (epochs 1, fine-tuned from m.h5 .*hwa weight_noise = additive, sigma_w = 0.02, io = quantized.*seed 3" out.txt ||
+    fail_now "eval of hwa.h5" "no line saying how it was trained: $(tr '\n' '|' < out.txt)"
+  [ "$(h5dump -a /hwa.weight_noise hwa.h5 | awk '/\(0\)/{print $2}')" = '"additive"' ] ||
+    fail_now "train config" "attribute hwa.weight_noise of hwa.h5: $(h5dump -a /hwa.weight_noise hwa.h5 | head -c 300)"
+else
+  fail_now "train config" "the HWA run failed: $(head -c 300 err.txt)"
+fi
+# aimc mc takes the DAC full scales hwa.h5 records (io = "quantized") with mapping.input_range = "model";
+# a model without them is a one-line error naming the key
+conf c.toml '[model]' 'path = "hwa.h5"' '[data]' 'subset = 20' 'calibration = 16' '[mc]' 'trials = 1' \
+  '[mapping]' 'input_range = "model"'
+cases=$((cases + 1))
+"$aimc" --threads 2 mc c.toml --out hwa_mc.h5 --quiet --no-progress > out.txt 2> err.txt ||
+  fail_now "mc of hwa.h5 with mapping.input_range = model" "$(head -c 300 err.txt)"
+mc_case "input_range = model without recorded ranges" "c.toml: ~~parameter 'mapping.input_range' = \"model\"" \
+  '[mapping]' 'input_range = "model"'
+
 # nothing but keep.h5 and the inputs may be left behind by the failed runs
 for f in t.h5 keep.h5.journal; do
   [ -e "$f" ] && fail_now "leftovers" "a failed run left $f behind"

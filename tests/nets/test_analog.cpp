@@ -309,6 +309,23 @@ TEST_CASE("analog: bad mappings are rejected with the parameter named") {
   CHECK_FALSE(c.set("rram.rows", 64));  // tile size lives in mapping.tile_rows
 }
 
+TEST_CASE("analog: analog_layer_indices resolves mapping.analog_layers to node indices, as AnalogNetwork does") {
+  // The MLP fixture's nodes: flatten 0, dense 1, relu 2, dense 3, relu 4, dense 5 (written out here).
+  const Fixture& f = mlp_fixture();
+  MappingParams m;
+  using V = std::vector<std::size_t>;
+  CHECK(analog_layer_indices(f.net, m) == V{1, 3, 5});
+  m.analog_layers = "inner";
+  CHECK(analog_layer_indices(f.net, m) == V{3});
+  m.analog_layers = "2, 0,2";
+  CHECK(analog_layer_indices(f.net, m) == V{1, 5});
+  AnalogConfig c;
+  c.mapping = m;
+  CHECK(AnalogNetwork(f.net, c, f.train_set.x.topRows(10)).analog_layers() == V{1, 5});
+  m.analog_layers = "3";
+  CHECK(error_of([&] { analog_layer_indices(f.net, m); }).find("mapping.analog_layers") != std::string::npos);
+}
+
 TEST_CASE("analog: mapping.input_range = model takes each layer's DAC full scale from the model's ranges") {
   const Fixture& f = mlp_fixture();
   AnalogConfig c;

@@ -101,6 +101,49 @@ TEST_CASE("model file: the training recipe round-trips") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("model file: the training config, fine-tuning origin and HWA settings round-trip; files without them load") {
+  Network n = small_cnn();
+  auto path = tmp("aimc_model_hwa.h5");
+  ModelMeta meta{"toy", "synthetic", 3, 7, 0.5, 1.25, "", {}};
+  save_model(path, n, meta);
+  {  // a file written without them (as before they existed): nothing recorded, nothing read
+    const auto m = load_model(path).meta;
+    CHECK(m.train_config.empty());
+    CHECK(m.fine_tuned_from.empty());
+    CHECK_FALSE(m.hwa.on());
+    CHECK(m.hwa.input_ranges.empty());
+    auto f = h5::open_read(path);
+    CHECK_FALSE(h5::exists(f, "hwa"));
+    for (const auto& a : h5::attr_names(f, path)) {
+      CHECK(a.rfind("hwa", 0) != 0);
+      CHECK(a != "train_config");
+      CHECK(a != "fine_tuned_from");
+    }
+  }
+  meta.train_config = "[model]\npath = \"m.h5\"\n[hwa]\nweight_noise = \"device\"\n";
+  meta.fine_tuned_from = "m.h5";
+  meta.fine_tuned_from_accuracy = 0.875;
+  // in HwaParams table order, as the trainer writes them, plus a key this aimc does not know (last)
+  meta.hwa.settings = {{"weight_noise", std::string("device")}, {"sigma_w", 0.0}, {"io", std::string("quantized")},
+                       {"sigma_out", 0.02}, {"zz_future_key", 1.5}};
+  meta.hwa.seed = 11;
+  meta.hwa.layers = "conv2d_0, dense_0";
+  meta.hwa.input_ranges = {{"conv2d_0", 1.25}, {"dense_0", 3.0}};
+  save_model(path, n, meta);
+  const auto m = load_model(path).meta;
+  CHECK(m.train_config == meta.train_config);
+  CHECK(m.fine_tuned_from == "m.h5");
+  CHECK(m.fine_tuned_from_accuracy == 0.875);
+  CHECK(m.hwa.settings == meta.hwa.settings);
+  CHECK(m.hwa.seed == 11);
+  CHECK(m.hwa.layers == "conv2d_0, dense_0");
+  CHECK(m.hwa.input_ranges == meta.hwa.input_ranges);
+  auto f = h5::open_read(path);
+  CHECK(h5::attr_string(f, "hwa.weight_noise", path) == "device");  // one attribute per key, named as in [hwa]
+  CHECK(h5::attr_double(f, "hwa.sigma_out", path) == 0.02);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("model file: wrong version, wrong shape and missing files give clear errors") {
   Network n = small_cnn();
   auto path = tmp("aimc_model_bad.h5");
