@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "nets/activation.hpp"
 #include "nets/batchnorm.hpp"
+#include "nets/compensation.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
 #include "nets/layer_args.hpp"
@@ -185,6 +186,8 @@ std::span<const LayerKind> layer_kinds() {
       {"globalavgpool", "mean of each channel over all positions", &GlobalAvgPool::make},
       {"clip", "min(max(x, min), max) (ReLU6: 0..6)", &Clip::make},
       {"normalize", "fixed per-channel (x - mean) / std (an imported model's input normalization)", &Normalize::make},
+      {"compensation", "residual y = x + C(x), C a zero-initialized per-position (1x1) linear map, full or low rank (CorrectNet)",
+       &Compensation::make},
   };
   return table;
 }
