@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/numerics.hpp"
+#include "experiments/correctnet.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/import.hpp"
 #include "experiments/mc.hpp"
@@ -176,6 +177,18 @@ int run_cli(int argc, char** argv) {
   bool hd_no_progress = false;
   hdc->add_flag("--no-progress", hd_no_progress, "no progress lines on stderr");
 
+  CorrectnetOptions cn;
+  auto* cnc = app.add_subcommand(
+      "correctnet", "CorrectNet: Lipschitz regularization and RL-placed error compensation, evaluated by Monte Carlo");
+  cnc->add_option("config", cn.config, "study config (TOML)")->required();
+  cnc->add_option("--out", cn.out, "results file (HDF5); stage models go to <out stem>.{lipschitz,compensated,both}.h5")
+      ->capture_default_str();
+  cnc->add_flag("--resume", cn.resume, "continue the study in an existing results file (reuses its stage models)");
+  cnc->add_flag("--force", cn.force, "overwrite an existing results file and its stage models");
+  cnc->add_flag("--quiet", cn.quiet, "no summary");
+  bool cn_no_progress = false;
+  cnc->add_flag("--no-progress", cn_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -201,7 +214,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, import, mc, hardnn, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, correctnet, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -232,6 +245,10 @@ int run_cli(int argc, char** argv) {
     if (*hdc) {
       hd.progress = !hd_no_progress;
       return run_hardnn(hd);
+    }
+    if (*cnc) {
+      cn.progress = !cn_no_progress;
+      return run_correctnet(cn);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());

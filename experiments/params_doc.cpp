@@ -12,6 +12,7 @@
 #include "devices/sram_compute.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
+#include "experiments/correctnet.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
@@ -50,6 +51,14 @@ std::string parameter_reference() {
   s += "## HarDNN campaign (`aimc hardnn`)\n\n";
   s += section<HardnnParams>("[hardnn]", "`[model]` and `[data]` as for `aimc mc`; the analog error model also reads "
                                          "the hardware sections below (`[mapping]`, `[rram]`, `[adc]`, ...).");
+  s += "## CorrectNet (`aimc correctnet`)\n\n"
+       "`[model]`, `[data]`, `[mc]`, `[sweep]` and the hardware sections as for `aimc mc` (the evaluation of the four "
+       "variants); `[train]` the recipe of the Lipschitz fine-tuning (the keys of `aimc train`'s `[train]`, defaults "
+       "of fine-tuning a model file).\n\n";
+  s += section<nets::LipschitzParams>("[lipschitz]");
+  s += section<CompensationParams>("[compensation]");
+  s += section<SearchParams>("[search]");
+  s += section<nets::PlacementSearchParams>("[agent]", "The REINFORCE placement agent (nets/placement.hpp).");
   s += "## SNR and precision analysis (`aimc snr`)\n\n";
   s += section<SnrRunParams>("[snr]", "The model sections `[qs]`, `[is]` and `[qr]` take the keys of the SRAM "
                                       "sections below (circuit, technology, process variation, `technology` preset); "

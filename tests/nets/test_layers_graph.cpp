@@ -24,6 +24,7 @@
 #include "core/random.hpp"
 #include "nets/activation.hpp"
 #include "nets/batchnorm.hpp"
+#include "nets/compensation.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
 #include "nets/fold.hpp"
