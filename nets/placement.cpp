@@ -13,12 +13,13 @@ namespace aimc::nets {
 std::span<const Param<PlacementSearchParams>> PlacementSearchParams::params() {
   using P = PlacementSearchParams;
   static const Param<P> p[] = {
-      {"episodes", &P::episodes, "1", "policy updates, at most (early stop: stop_probability)", "", between(1, 1000000)},
-      {"batch", &P::batch, "1", "placements sampled per update", "", between(1, 65536)},
+      {"episodes", &P::episodes, "1", "policy updates, at most (early stop: stop_probability)",
+       "tests/nets/test_placement.cpp (optimum found on >= 98 % of seeds, S <= 6, M <= 2)", between(1, 1000000)},
+      {"batch", &P::batch, "1", "placements sampled per update", "as episodes", between(1, 65536)},
       {"lr", &P::lr, "1", "policy-gradient step on the logits per unit normalized advantage",
        "measured on the synthetic problems of tests/nets/test_placement.cpp", {0.0, 100.0, true, false}},
       {"baseline_decay", &P::baseline_decay, "1",
-       "EMA decay of the reward baseline and of the advantage scale (0: the previous batch alone)",
+       "EMA decay of the reward baseline and of the advantage scale (0: baseline = the previous batch's mean)",
        "Williams, Mach. Learn. 8, 229 (1992) (reinforcement baseline)", {0.0, 1.0, false, true}},
       {"stop_probability", &P::stop_probability, "1",
        "stop once every site's most likely action is above this probability (1: never stop early)", "",
