@@ -63,7 +63,7 @@ struct PlacementResult {
 ///   A_k = (r_k - b) / max(sqrt(v), 1e-9 max(1, |b|))
 ///   theta_sa <- theta_sa + lr / batch * sum_k A_k ([a_s^k = a] - pi_s(a))
 ///   b <- d b + (1 - d) rbar
-/// where [a_s = a] - pi_s(a) = d log pi(a) / d theta_sa (Williams' characteristic eligibility of a
+/// where [a_s = a] - pi_s(a) = d log pi_s(a_s) / d theta_sa (Williams' characteristic eligibility of a
 /// softmax unit); the baseline of each update is the one from before that batch.
 /// The advantage is measured in units of the running RMS of r - b, so lr does not depend on the
 /// reward's scale (accuracies in [0, 1] differ by a few 0.01; scaling r by 2^k changes nothing, a
@@ -76,10 +76,11 @@ struct PlacementResult {
 /// rate where it was (20/20 seeds) and cost about 10 % more evaluations; exploration is set by lr and
 /// stop_probability.
 ///
-/// Measured with the defaults (tests/nets/test_placement.cpp, seeds 1..500): the optimum found on 99 %
-/// of seeds for S = 6, M = 2 (495/500) with at most 109 of the 729 placements evaluated (78 on
-/// average); 100 % for the S = 4..6, M = 1 problems. On random instances of the same family (100 per
-/// size, 5 seeds each): 98.6-99.8 % for S = 4..6, 96 % for S = 8, M = 2 (118 of 6561 evaluated).
+/// Measured with the defaults on the four problems of tests/nets/test_placement.cpp, seeds 1..500 (a
+/// one-off run; the test uses seeds 1..20): the optimum found on 495/500 seeds for S = 6, M = 2, with
+/// at most 109 of the 729 placements evaluated (78 on average), and on 500/500 for the other three
+/// (S, M = 4, 1; 5, 2; 6, 1). On random instances of the same family (100 per size, 5 seeds each):
+/// 98.6-99.8 % for S = 4..6, 96 % for S = 8, M = 2 (118 of 6561 placements evaluated on average).
 ///
 /// Result: the best placement sampled (not the policy's mode; `probabilities` holds the policy).
 /// Deterministic for a given seed: serial, and every draw comes from the keyed streams above.
