@@ -18,6 +18,7 @@
 #include "experiments/train_config.hpp"
 #include "nets/analog.hpp"
 #include "nets/hwa.hpp"
+#include "nets/lipschitz.hpp"
 #include "nets/optimizer.hpp"
 #include "nets/train.hpp"
 
@@ -96,6 +97,12 @@ std::string parameter_reference() {
                                 "selects, on the hardware of the sections above (`[mapping]`, the substrate's "
                                 "section, `[dac]`, `[adc]`, `[sense_amp]`, `[layer.N.*]`); the noise streams are "
                                 "keyed by `train.seed`. Without an `[hwa]` section the training is digital.");
+  s += section<nets::LipschitzParams>(
+      "nets::LipschitzParams (library)",
+      "CorrectNet's Lipschitz-constant regularizer (nets/lipschitz.hpp): a training-loss term for `nets::train`, "
+      "beta times the squared Frobenius norm of G - lambda^2 I for each selected Dense/Conv2d weight W (G its "
+      "smaller Gram matrix); errors name the keys `lipschitz.<key>`. Not read from a config file yet: "
+      "`aimc train` does not apply it.");
   return s;
 }
 
