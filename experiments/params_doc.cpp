@@ -19,6 +19,7 @@
 #include "experiments/train_config.hpp"
 #include "nets/analog.hpp"
 #include "nets/hwa.hpp"
+#include "nets/lipschitz.hpp"
 #include "nets/optimizer.hpp"
 #include "nets/placement.hpp"
 #include "nets/train.hpp"
@@ -106,12 +107,6 @@ std::string parameter_reference() {
                                 "selects, on the hardware of the sections above (`[mapping]`, the substrate's "
                                 "section, `[dac]`, `[adc]`, `[sense_amp]`, `[layer.N.*]`); the noise streams are "
                                 "keyed by `train.seed`. Without an `[hwa]` section the training is digital.");
-  s += "## Placement search (library)\n\n";
-  s += section<nets::PlacementSearchParams>(
-      "placement search (nets/placement.hpp)",
-      "`nets::reinforce`: REINFORCE over where to place optional blocks (CorrectNet's error-compensation layers, "
-      "denoising blocks) and which option at each site, on a caller-supplied reward. No config section reads "
-      "these yet; errors name them `placement.<key>`.");
   return s;
 }
 
