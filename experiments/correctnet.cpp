@@ -56,6 +56,10 @@ std::span<const Param<CompensationParams>> CompensationParams::params() {
        "short runs and tests", between(0, 1000000000)},
       {"lr", &P::lr, "1", "Adam learning rate of the blocks (cosine schedule)", "Kingma & Ba 2015 default 1e-3",
        {0.0, 10.0, true, false}},
+      {"mse", &P::mse, "1",
+       "weight of the MSE of each block's output to the clean feature map there, added to the cross-entropy",
+       "the issue's optional feature-map target; keeps the blocks from trading accuracy for a flat output under "
+       "heavy-tailed lognormal variation", nonnegative()},
       {"batch", &P::batch, "1", "mini-batch size of the block training", "128 as aimc train", between(1, 1 << 20)},
       {"seed", &P::seed, "1",
        "seed of block initialization, shuffling and of the variation drawn every mini-batch (HWA streams)", "any",
@@ -466,11 +470,12 @@ double chip_accuracy(const Network& net, const AnalogConfig& a, const Matrix& ca
 
 /// Trains the blocks `blocks` of `net` (everything else frozen) under the variation of hardware `a`,
 /// drawn every mini-batch by hardware-aware training in `device` mode (the evaluation's device model)
-/// with its DAC and read-out (io = "quantized"), cross-entropy, Adam on a cosine schedule.
-void train_blocks(Network& net, const std::vector<std::size_t>& blocks, const AnalogConfig& a, const Matrix& cal,
-                  const data::Dataset& train, const CompensationParams& cp, int epochs, bool progress) {
+/// with its DAC and read-out (io = "quantized"): nets::train_blocks with cross-entropy plus
+/// compensation.mse times the MSE of each block's output to the clean backbone's feature map there.
+void train_compensation(Network& net, const std::vector<std::size_t>& blocks, const Network& backbone,
+                        const std::vector<std::string>& after, const AnalogConfig& a, const Matrix& cal,
+                        const data::Dataset& train, const CompensationParams& cp, int epochs, bool progress) {
   if (blocks.empty()) return;
-  nets::freeze_except(net, blocks);
   nets::HwaParams hp;
   hp.weight_noise = "device";
   hp.io = "quantized";  // the DAC and the read-out of [mapping] (none with readout = "ideal"), as evaluated
@@ -481,8 +486,15 @@ void train_blocks(Network& net, const std::vector<std::size_t>& blocks, const An
   tp.batch_size = cp.batch;
   tp.seed = cp.seed;
   tp.optimizer.lr = cp.lr;
-  nets::train(net, train, nullptr, tp, {}, progress, {}, {&hwa});
-  for (auto* p : net.parameters()) p->trainable = true;
+  nets::train_blocks(net, blocks, backbone, after, train, tp, cp.mse, {&hwa}, progress);
+}
+
+/// The node names the blocks of placement `pl` follow, in site order.
+std::vector<std::string> block_targets(const std::vector<nets::BlockSite>& sites, const std::vector<int>& pl) {
+  std::vector<std::string> a;
+  for (std::size_t s = 0; s < sites.size(); ++s)
+    if (pl[s] > 0) a.push_back(sites[s].after);
+  return a;
 }
 
 /// A stage's model file: loaded with --resume when it records this config, else nullopt.
@@ -631,7 +643,8 @@ int run_correctnet(const CorrectnetOptions& o) {
   auto evaluate_placement = [&](std::size_t b, const std::vector<int>& pl, std::span<double> d) {
     Network net = backbone[b].clone();
     const auto blocks = nets::insert_compensation(net, r.sites, pl, cc.ranks, std::uint64_t(cc.comp.seed));
-    train_blocks(net, blocks, search_hw, cal.x, search_train, cc.comp, 1, false);
+    train_compensation(net, blocks, backbone[b], block_targets(r.sites, pl), search_hw, cal.x, search_train, cc.comp, 1,
+                       false);
     long long extra = 0, extra_macs = 0;
     for (std::size_t i : blocks) {
       for (const auto& p : net.layer(i).params()) extra += p->value.size();
@@ -694,7 +707,8 @@ int run_correctnet(const CorrectnetOptions& o) {
       std::fprintf(stderr, "%s: training blocks %s on %lld images, %d epoch(s)\n", kVariantNames[v],
                    placement_text(pl, cc.ranks).c_str(), comp_train.size(), cc.comp.epochs);
     const auto t0 = std::chrono::steady_clock::now();
-    train_blocks(net, blocks, search_hw, cal.x, comp_train, cc.comp, cc.comp.epochs, o.progress && lead);
+    train_compensation(net, blocks, backbone[b], block_targets(r.sites, pl), search_hw, cal.x, comp_train, cc.comp,
+                       cc.comp.epochs, o.progress && lead);
     nets::ModelMeta meta = b == 0 ? inputs.model.meta : lipschitz_meta;
     meta.fine_tuned_from = stage_files[b];
     meta.fine_tuned_from_accuracy = meta.test_accuracy;

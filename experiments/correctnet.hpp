@@ -50,6 +50,7 @@ struct CompensationParams {
   int epochs = 2;                     ///< epochs of the final compensation training
   int train_images = 0;               ///< training images of the final compensation training (0: all)
   double lr = 1e-3;                   ///< Adam learning rate of the blocks (cosine schedule)
+  double mse = 1.0;                   ///< weight of the MSE to the clean feature map (plus cross-entropy)
   int batch = 128;                    ///< mini-batch size
   int seed = 1;                       ///< seed of block initialization, shuffling and training variation
   static std::span<const Param<CompensationParams>> params();

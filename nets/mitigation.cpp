@@ -1,8 +1,14 @@
 #include "nets/mitigation.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
 
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "nets/compensation.hpp"
 #include "nets/hwa.hpp"
 
@@ -85,6 +91,97 @@ void freeze_except(Network& net, const std::vector<std::size_t>& trainable) {
   // only per node): re-enable the blocks' tensors.
   for (std::size_t i : trainable)
     for (auto* p : net.layer(i).parameters()) p->trainable = true;
+}
+
+std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
+                                   const std::vector<std::string>& after, const data::Dataset& train,
+                                   const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
+                                   bool progress) {
+  validate(p, "train");
+  if (after.size() != blocks.size())
+    throw Error("train_blocks: " + std::to_string(after.size()) + " target nodes for " + std::to_string(blocks.size()) +
+                " blocks");
+  if (!(mse >= 0) || !std::isfinite(mse)) throw Error("train_blocks: mse weight " + std::to_string(mse));
+  std::vector<EpochLog> logs;
+  if (blocks.empty()) return logs;
+  freeze_except(net, blocks);
+  auto opt = make_optimizer(p.optimizer);
+  auto params = net.parameters();
+  for (auto* h : hooks)
+    for (auto* q : h->parameters()) params.push_back(q);
+  // Hooks capture the clean targets and the blocks' outputs of each batch.
+  Network clean_exec = clean.share();
+  const std::size_t K = blocks.size();
+  std::vector<Matrix> target(K), out(K);
+  std::vector<int> hook_ids;
+  if (mse > 0)
+    for (std::size_t k = 0; k < K; ++k) {
+      clean_exec.add_hook(after[k], [&target, k](std::size_t, Matrix& y) { target[k] = y; });
+      hook_ids.push_back(net.add_hook(blocks[k], [&out, k](std::size_t, Matrix& y) { out[k] = y; }));
+    }
+  auto restore = [&] {
+    for (int id : hook_ids) net.remove_hook(id);
+    for (auto* q : net.parameters()) q->trainable = true;
+  };
+  const std::size_t n = std::size_t(train.size()), bs = std::size_t(p.batch_size), batches = (n + bs - 1) / bs;
+  std::vector<std::int64_t> order(n);
+  Matrix x, dlogits, g, dx;
+  VectorI y;
+  try {
+    for (int epoch = 0; epoch < p.epochs; ++epoch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::iota(order.begin(), order.end(), 0);
+      Stream shuffle(std::uint64_t(p.seed), "shuffle", {std::uint64_t(epoch)});
+      shuffle.shuffle(order.begin(), order.end());
+      double lr = p.optimizer.lr;
+      if (p.schedule == "cosine") lr = 0.5 * p.optimizer.lr * (1 + std::cos(M_PI * epoch / p.epochs));
+      opt->set_lr(lr);
+      Progress bar("blocks epoch " + std::to_string(epoch + 1) + "/" + std::to_string(p.epochs), (long long)batches,
+                   "batches", progress);
+      double loss_sum = 0;
+      long long correct = 0;
+      for (std::size_t b = 0; b < batches; ++b) {
+        const std::size_t begin = b * bs, end = std::min(n, begin + bs);
+        x.resize(Eigen::Index(end - begin), train.x.cols());
+        y.resize(Eigen::Index(end - begin));
+        for (std::size_t i = begin; i < end; ++i) {
+          x.row(Eigen::Index(i - begin)) = train.x.row(order[i]);
+          y(Eigen::Index(i - begin)) = train.y(order[i]);
+        }
+        const std::uint64_t step = std::uint64_t(epoch) * batches + b;
+        if (mse > 0) clean_exec.forward(x, Mode::eval);
+        for (auto* h : hooks) h->begin_step(step);
+        net.zero_grad();
+        const Matrix logits = net.forward(x, Mode::train);
+        double loss = softmax_cross_entropy(logits, y, &dlogits);
+        correct += count_correct(logits, y);
+        net.backward(dlogits);
+        for (std::size_t k = 0; k < K && mse > 0; ++k) {
+          g = out[k] - target[k];
+          loss += mse * double(g.squaredNorm()) / double(g.size());
+          g *= float(2.0 * mse / double(g.size()));
+          net.layer(blocks[k]).backward(g, dx);
+        }
+        opt->step(params);
+        for (auto* h : hooks) h->end_step(step);
+        loss_sum += loss * double(end - begin);
+        bar.tick();
+      }
+      bar.finish();
+      EpochLog log{epoch + 1, loss_sum / double(n), double(correct) / double(n),
+                   std::numeric_limits<double>::quiet_NaN(), lr,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+      if (progress)
+        std::fprintf(stderr, "blocks epoch %d/%d: loss %.4f, train accuracy %.4f (under the hooks), lr %.2e, %.1f s\n",
+                     log.epoch, p.epochs, log.loss, log.train_accuracy, log.lr, log.seconds);
+      logs.push_back(log);
+    }
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return logs;
 }
 
 long long parameter_count(const Network& net) {

@@ -13,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.hpp"
 #include "nets/network.hpp"
+#include "nets/optimizer.hpp"
+#include "nets/train.hpp"
 
 namespace aimc::nets {
 
@@ -36,6 +39,21 @@ std::vector<std::size_t> insert_compensation(Network& net, const std::vector<Blo
 
 /// Marks every parameter of `net` frozen except those of the nodes `trainable` (a frozen backbone).
 void freeze_except(Network& net, const std::vector<std::size_t>& trainable);
+
+/// Trains the inserted blocks `blocks` of `net` (node indices) with everything else frozen, under the
+/// step hooks `hooks` (e.g. hardware-aware training: the variation drawn every mini-batch). Loss per
+/// batch: softmax cross-entropy of the logits plus
+///   mse * sum over blocks k of mean((y_k - t_k)^2),
+/// y_k the output of block k and t_k the clean target: the output of node after[k] of `clean` (the
+/// backbone without blocks, eval mode, no hooks) on the same images. The MSE term is a local target
+/// per block: its gradient reaches block k's own parameters (not upstream blocks). Mini-batches and
+/// schedule as nets::train (shuffle Stream(p.seed, "shuffle", {epoch}), cosine or constant learning
+/// rate, p.optimizer; augmentation is not applied). With mse = 0 it is nets::train's loss.
+/// Frozen flags are restored (all trainable) on return.
+std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
+                                   const std::vector<std::string>& after, const data::Dataset& train,
+                                   const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
+                                   bool progress);
 
 /// Number of parameter values (every distinct tensor once) and of multiply-accumulates per sample.
 long long parameter_count(const Network& net);
