@@ -98,13 +98,14 @@ M='[model]
 path = "m.h5"'  # the one required table of mc and hardnn configs
 
 # ---- command line (CLI11) -------------------------------------------------------------------------
-expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, snr or params)"
+expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, snr or params)"
 expect_error "unknown subcommand" "unknown command 'bogus'" bogus
 expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
 expect_error "unknown global option" "--bogus" --bogus mc ok.toml
 expect_error "mc: missing config" "config is required" mc
 expect_error "hardnn: missing config" "config is required" hardnn
 expect_error "snr: missing config" "config is required" snr
+expect_error "correctnet: missing config" "config is required" correctnet
 expect_error "mc: unknown option" "--bogus" mc ok.toml --bogus
 expect_error "mc: extra positional" "extra.toml" mc ok.toml extra.toml
 expect_error "--threads not a number" "--threads" --threads x mc ok.toml
@@ -168,7 +169,7 @@ printf '[model\npath = "m.h5"\n' > broken.toml
 printf '[model]\npath = "m.h5"\npath = "n.h5"\n' > dupkey.toml
 printf '\x00\x01\x02binary' > binary.toml
 printf '[model]\npath = "m\xff.h5"\n' > badutf8.toml
-for cmd in mc hardnn snr; do
+for cmd in mc hardnn snr correctnet; do
   run() { expect_error "$cmd: $1" "$2" "$cmd" "$3" --out keep.h5 --force --quiet --no-progress; }
   run "missing config" "missing.toml: cannot open config file" missing.toml
   run "directory as config" "adir: cannot read config file" adir
@@ -284,6 +285,22 @@ conf c.toml '[model]' 'path = 3'
 expect_error "mc: model path a number" "c.toml: model.path: expected a string, got 3" mc c.toml --out keep.h5 --force --quiet --no-progress
 conf c.toml "$M" '[data]' 'subset = 20' 'calibration = 16' 'dir = "/nonexistent-data"'
 expect_error "mc: missing data dir" "/nonexistent-data" mc c.toml --out keep.h5 --force --quiet --no-progress
+
+# ---- correctnet ------------------------------------------------------------------------------------
+cn_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" "$@"
+  expect_error "correctnet: $name" "$want" correctnet c.toml --out keep.h5 --force --quiet --no-progress
+}
+cn_case "ranks not numbers" "c.toml: compensation.ranks" '[compensation]' 'ranks = "4,x"'
+cn_case "ranks negative" "c.toml: compensation.ranks" '[compensation]' 'ranks = "-1"'
+cn_case "variation key unknown" "c.toml: compensation.variation_key" '[compensation]' 'variation_key = "rram.sigma"'
+cn_case "sigma negative" "c.toml: parameter 'compensation.sigma' = -1" '[compensation]' 'sigma = -1'
+cn_case "beta negative" "c.toml: parameter 'lipschitz.beta' = -1" '[lipschitz]' 'beta = -1'
+cn_case "agent episodes 0" "c.toml: parameter 'agent.episodes' = 0" '[agent]' 'episodes = 0'
+cn_case "search chips 0" "c.toml: parameter 'search.chips' = 0" '[search]' 'chips = 0'
+cn_case "train key unknown" "c.toml: train.epochz: unknown key" '[train]' 'epochz = 1'
 
 # ---- hardnn ----------------------------------------------------------------------------------------
 hd_case() {
