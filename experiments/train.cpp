@@ -115,6 +115,8 @@ std::vector<std::string> hwa_settings_text(const nets::ModelMeta::Hwa& h) {
   return out;
 }
 
+}  // namespace
+
 /// The [hwa] settings as the model file records them: every key of the table, numbers and flags as
 /// floats, names as strings.
 nets::ModelMeta::Hwa hwa_record(const nets::HwaParams& h, std::uint64_t seed, const std::string& layers) {
@@ -129,6 +131,8 @@ nets::ModelMeta::Hwa hwa_record(const nets::HwaParams& h, std::uint64_t seed, co
   r.layers = layers;
   return r;
 }
+
+namespace {
 
 /// The hardware the HWA products use, in one phrase: programmed substrate and tiles (weight_noise =
 /// device), converters (io = quantized), per-layer overrides.

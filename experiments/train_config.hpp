@@ -76,4 +76,8 @@ inline constexpr int kFineTuneEpochs = 3;
 /// to the hardware.
 nets::TrainParams fine_tune_defaults(const nets::ModelMeta& m);
 
+/// The [hwa] settings as a model file records them (attributes hwa.<key>, hwa_seed, hwa_layers): every key
+/// of the table, numbers and flags as floats, names as strings (train.cpp).
+nets::ModelMeta::Hwa hwa_record(const nets::HwaParams& h, std::uint64_t seed, const std::string& layers);
+
 }  // namespace aimc::experiments
