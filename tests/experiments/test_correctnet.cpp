@@ -200,6 +200,12 @@ TEST_CASE("correctnet: a tiny study writes every stage; overheads, search and de
     long long blocks = 0;
     for (std::size_t i = 0; i < m.net.size(); ++i) blocks += m.net.layer(i).spec().kind == "compensation";
     CHECK(blocks == (pl[0] != 0) + (pl[1] != 0));
+    // Blocks were trained for fixed DAC full scales; the model records one per analog layer (the
+    // evaluation configures the chip with them, mapping.input_range = "model").
+    if (blocks > 0) {
+      REQUIRE(m.meta.hwa.input_ranges.size() == 3);
+      for (const auto& [name, range] : m.meta.hwa.input_ranges) CHECK(range > 0);
+    }
   }
   // The baseline variant is the model file, untouched.
   CHECK(h5::attr_int(f.openGroup("variants/baseline"), "extra_parameters", out1) == 0);
