@@ -12,7 +12,8 @@ using RowMap = Eigen::Map<Matrix>;
 using ConstRowMap = Eigen::Map<const Matrix>;
 }  // namespace
 
-Compensation::Compensation(int c, int h, int w, int rank) : c_(c), h_(h), w_(w), rank_(rank) {
+Compensation::Compensation(int c, int h, int w, int rank, bool relu)
+    : c_(c), h_(h), w_(w), rank_(rank), relu_(relu) {
   detail::check_range("compensation", "c", c, 1, 1 << 20);
   detail::check_range("compensation", "h", h, 1, 1 << 20);
   detail::check_range("compensation", "w", w, 1, 1 << 20);
@@ -27,12 +28,16 @@ Compensation::Compensation(int c, int h, int w, int rank) : c_(c), h_(h), w_(w),
 }
 
 std::unique_ptr<Layer> Compensation::make(const LayerSpec& spec) {
-  detail::Args a(spec, {"c", "h", "w", "rank"});
-  return std::make_unique<Compensation>(a("c"), a("h"), a("w"), a.opt("rank", 0));
+  detail::Args a(spec, {"c", "h", "w", "rank", "relu"});
+  const int relu = a.opt("relu", 0);
+  detail::check_range("compensation", "relu", relu, 0, 1);
+  return std::make_unique<Compensation>(a("c"), a("h"), a("w"), a.opt("rank", 0), relu != 0);
 }
 
 LayerSpec Compensation::spec() const {
-  return {"compensation", {{"c", c_}, {"h", h_}, {"w", w_}, {"rank", rank_}}};
+  LayerSpec s{"compensation", {{"c", c_}, {"h", h_}, {"w", w_}, {"rank", rank_}}};
+  if (relu_) s.args.emplace_back("relu", 1);
+  return s;
 }
 
 long long Compensation::macs() const {
@@ -69,8 +74,12 @@ void Compensation::forward(const Matrix& x, Matrix& y, Mode mode) {
   }
   Y.rowwise() += bias.row(0);
   Y += X;  // x + C(x): with C = 0 exactly x
+  if (relu_) Y = Y.cwiseMax(0.f);
   have_x_ = mode == Mode::train;
-  if (have_x_) x_ = x;
+  if (have_x_) {
+    x_ = x;
+    if (relu_) y_ = y;
+  }
 }
 
 void Compensation::backward(const Matrix& dy, Matrix& dx) {
@@ -78,7 +87,10 @@ void Compensation::backward(const Matrix& dy, Matrix& dx) {
   detail::check_backward("compensation", have_x_, x_.rows(), dy, features);
   const Eigen::Index rows = dy.rows() * Eigen::Index(h_) * w_;
   dx.resize(dy.rows(), features);
-  ConstRowMap X(x_.data(), rows, c_), DY(dy.data(), rows, c_);
+  Matrix dyr;
+  if (relu_) dyr = (y_.array() > 0.f).select(dy, 0.f);  // gradient 0 where the output was clamped
+  const Matrix& dyu = relu_ ? dyr : dy;
+  ConstRowMap X(x_.data(), rows, c_), DY(dyu.data(), rows, c_);
   RowMap DX(dx.data(), rows, c_);
   if (low_rank()) {
     const Matrix dxa = DY * params_[1]->value.transpose();  // dL/d(xA)

@@ -12,6 +12,11 @@
 ///                           (a linear low-rank bottleneck).
 /// b (1 x c) is zero-initialized, so an initialized block is exactly the identity (y = x bit for bit:
 /// x + 0 in float is x) and the gradient still reaches W (or B) from the first step.
+/// Arg relu = 1 (for a site whose feature map is non-negative, after a ReLU): y = max(x + C(x), 0), so
+/// the corrected map stays in the domain the next layer was trained on (and its DAC was calibrated
+/// for: an unsigned DAC clips negative inputs, a digital layer would not, and a block trained through
+/// the one would compute something else on the other); still exactly the identity at initialization
+/// for x >= 0, gradient 0 where the output is clamped.
 /// It is not a MatmulLayer: the analog mapping and hardware-aware training never place it on analog
 /// hardware, and the ordinals of the backbone's Dense/Conv2d layers (per-layer overrides) stay as
 /// they were.
@@ -21,7 +26,7 @@ namespace aimc::nets {
 
 class Compensation final : public Layer {
  public:
-  Compensation(int c, int h, int w, int rank);
+  Compensation(int c, int h, int w, int rank, bool relu = false);
   static std::unique_ptr<Layer> make(const LayerSpec& spec);
   LayerSpec spec() const override;
   Shape input_shape() const override { return {c_, h_, w_}; }
@@ -34,10 +39,12 @@ class Compensation final : public Layer {
   /// True when C has the low-rank form (slots a, b_, bias); else slots weight, bias.
   bool low_rank() const { return rank_ > 0 && rank_ < c_; }
   int rank() const { return rank_; }
+  bool relu() const { return relu_; }
 
  private:
   int c_, h_, w_, rank_;
-  Matrix x_, xa_;  ///< input and x A of the last train-mode forward
+  bool relu_;
+  Matrix x_, xa_, y_;  ///< input, x A and (relu) output of the last train-mode forward
   bool have_x_ = false;
 };
 

@@ -36,12 +36,16 @@ std::vector<BlockSite> block_sites(const Network& net) {
   std::vector<BlockSite> sites;
   for (std::size_t k = 0; k + 1 < mm.size(); ++k) {
     std::size_t end = mm[k];
+    bool nonneg = false;
     for (;;) {
       const auto r = readers(net, end);
       if (r.size() != 1 || !keeps_error(net.layer(r[0]).spec().kind) || net.inputs(r[0]).size() != 1) break;
       end = r[0];
+      const LayerSpec sp = net.layer(end).spec();
+      if (sp.kind == "relu" || (sp.kind == "clip" && sp.has("min") && sp.get_float("min") >= 0)) nonneg = true;
+      if (sp.kind == "batchnorm") nonneg = false;  // an affine map after the ReLU may go negative
     }
-    sites.push_back({mm[k], net.name(end), net.layer(end).output_shape()});
+    sites.push_back({mm[k], net.name(end), net.layer(end).output_shape(), nonneg});
   }
   return sites;
 }
@@ -70,7 +74,7 @@ std::vector<std::size_t> insert_compensation(Network& net, const std::vector<Blo
                   " is outside [0, " + std::to_string(ranks.size()) + "]");
     if (a == 0) continue;
     const Shape& sh = sites[s].shape;
-    auto block = std::make_unique<Compensation>(sh.c, sh.h, sh.w, ranks[std::size_t(a - 1)]);
+    auto block = std::make_unique<Compensation>(sh.c, sh.h, sh.w, ranks[std::size_t(a - 1)], sites[s].nonneg);
     Stream st(seed, "compensation.init", {std::uint64_t(s)});
     block->init(st);
     const std::string name = "comp_" + sites[s].after;

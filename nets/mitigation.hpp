@@ -24,13 +24,14 @@ struct BlockSite {
   std::size_t layer = 0;  ///< node index of the Dense/Conv2d layer whose output the block corrects
   std::string after;      ///< node name the block is inserted after
   Shape shape;            ///< the feature map there (c, h, w)
+  bool nonneg = false;    ///< the map is non-negative (a relu, or clip with min >= 0, in the chain)
 };
 
 /// Candidate sites of `net`, in node order (see the file comment).
 std::vector<BlockSite> block_sites(const Network& net);
 
 /// Inserts a compensation block (nets/compensation.hpp) at every site s with placement[s] > 0, of rank
-/// ranks[placement[s] - 1] (0: full rank), named "comp_<after>", initialized (the identity) from
+/// ranks[placement[s] - 1] (0: full rank), with relu = sites[s].nonneg, named "comp_<after>", initialized (the identity) from
 /// Stream(seed, "compensation.init", {s}). Returns the node indices of the inserted blocks.
 /// Error if placement and sites differ in length or an entry is outside [0, ranks.size()].
 std::vector<std::size_t> insert_compensation(Network& net, const std::vector<BlockSite>& sites,

@@ -40,7 +40,7 @@ MatrixD oracle_forward(const Compensation& L, const Matrix& x) {
         } else {
           for (int i = 0; i < c; ++i) v += double(x(b, p * c + i)) * double(P[0]->value(i, j));
         }
-        y(b, p * c + j) = v;
+        y(b, p * c + j) = L.relu() ? std::max(v, 0.0) : v;
       }
     }
   return y;
@@ -63,6 +63,12 @@ TEST_CASE("compensation: an initialized block is exactly the identity, in a netw
     L.forward(x, y, Mode::eval);
     CHECK(y == x);
     CHECK(L.low_rank() == (rank == 2));
+    // relu: the identity on non-negative maps (the sites after a ReLU), bit for bit
+    Compensation R(4, 3, 2, rank, true);
+    R.init(s);
+    const Matrix xp = x.cwiseAbs();
+    R.forward(xp, y, Mode::eval);
+    CHECK(y == xp);
   }
   // Inserted into the reference CNN after its first pooling: the logits are bit-identical.
   Network net = make_reference("cnn");
@@ -80,9 +86,10 @@ TEST_CASE("compensation: an initialized block is exactly the identity, in a netw
 
 TEST_CASE("compensation: forward and gradients against a double-precision oracle and finite differences") {
   Stream s(5, "test", {});
-  for (int rank : {0, 2}) {
+  for (auto [rank, relu] : {std::pair{0, false}, std::pair{2, false}, std::pair{2, true}}) {
     CAPTURE(rank);
-    Compensation L(3, 2, 2, rank);
+    CAPTURE(relu);
+    Compensation L(3, 2, 2, rank, relu);
     randomize(L, s);
     const Matrix x = normal(4, 12, s);
     Matrix y;
@@ -101,7 +108,9 @@ TEST_CASE("compensation: forward and gradients against a double-precision oracle
     // The loss is linear in x and in each parameter tensor (bilinear in a, b), so a central difference
     // of the double oracle is exact up to double rounding (~1e-13 here); the analytic gradient is a
     // float computation with sums of <= 2 * 4 * 4 terms: compare at 1e-4 relative.
-    const double h = 1e-2;
+    // With relu the loss is piecewise linear: exact unless a step crosses a kink, made unlikely by a
+    // small step (the differences use the float-rounded steps actually taken, so h costs no accuracy).
+    const double h = relu ? 1e-4 : 1e-2;
     for (Eigen::Index i = 0; i < x.size(); ++i) {
       Matrix xp = x, xm = x;
       xp.data()[i] += float(h);

@@ -1119,6 +1119,7 @@ TEST_CASE("make_layer: spec round trip for the new kinds and every conv2d / pool
   layers.push_back(std::make_unique<Concat>(2, 3, std::vector<int>{1, 4}));
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 0));
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 2));
+  layers.push_back(std::make_unique<Compensation>(4, 2, 3, 2, true));
   // Every registered kind is covered here: a new kind adds one line above.
   for (const auto& k : layer_kinds()) {
     CAPTURE(k.name);
