@@ -100,7 +100,7 @@ void freeze_except(Network& net, const std::vector<std::size_t>& trainable) {
 std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
                                    const std::vector<std::string>& after, const data::Dataset& train,
                                    const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
-                                   bool progress) {
+                                   bool progress, const std::function<void(const EpochLog&)>& on_epoch) {
   validate(p, "train");
   if (after.size() != blocks.size())
     throw Error("train_blocks: " + std::to_string(after.size()) + " target nodes for " + std::to_string(blocks.size()) +
@@ -179,6 +179,7 @@ std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>&
         std::fprintf(stderr, "blocks epoch %d/%d: loss %.4f, train accuracy %.4f (under the hooks), lr %.2e, %.1f s\n",
                      log.epoch, p.epochs, log.loss, log.train_accuracy, log.lr, log.seconds);
       logs.push_back(log);
+      if (on_epoch) on_epoch(log);
     }
   } catch (...) {
     restore();

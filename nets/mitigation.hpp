@@ -10,6 +10,7 @@
 /// works on the pooled map (4x fewer positions, hence MACs, than before the pooling). The last
 /// Dense/Conv2d layer (the logits) has no site: a block there would be a digital classifier.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,7 @@ void freeze_except(Network& net, const std::vector<std::size_t>& trainable);
 std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
                                    const std::vector<std::string>& after, const data::Dataset& train,
                                    const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
-                                   bool progress);
+                                   bool progress, const std::function<void(const EpochLog&)>& on_epoch = {});
 
 /// Number of parameter values (every distinct tensor once) and of multiply-accumulates per sample.
 long long parameter_count(const Network& net);
