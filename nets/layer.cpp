@@ -8,6 +8,7 @@
 #include "nets/activation.hpp"
 #include "nets/batchnorm.hpp"
 #include "nets/compensation.hpp"
+#include "nets/denoise.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
 #include "nets/layer_args.hpp"
@@ -188,6 +189,8 @@ std::span<const LayerKind> layer_kinds() {
       {"normalize", "fixed per-channel (x - mean) / std (an imported model's input normalization)", &Normalize::make},
       {"compensation", "residual y = x + C(x), C a zero-initialized per-position (1x1) linear map, full or low rank (CorrectNet)",
        &Compensation::make},
+      {"denoise", "residual bottleneck y = x + D(x) or x - mu(x), last map zero-initialized (denoising block, Azizi et al. 2024)",
+       &Denoise::make},
   };
   return table;
 }

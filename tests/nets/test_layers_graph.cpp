@@ -25,6 +25,7 @@
 #include "nets/activation.hpp"
 #include "nets/batchnorm.hpp"
 #include "nets/compensation.hpp"
+#include "nets/denoise.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
 #include "nets/fold.hpp"
@@ -1120,6 +1121,8 @@ TEST_CASE("make_layer: spec round trip for the new kinds and every conv2d / pool
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 0));
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 2));
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 2, true));
+  layers.push_back(std::make_unique<Denoise>(4, 2, 3, 2, Denoise::Form::residual));
+  layers.push_back(std::make_unique<Denoise>(4, 1, 1, 4, Denoise::Form::probabilistic));
   // Every registered kind is covered here: a new kind adds one line above.
   for (const auto& k : layer_kinds()) {
     CAPTURE(k.name);
