@@ -22,7 +22,10 @@
 ///      search cost is the number of distinct placements it asked for); beyond the limit the agent
 ///      evaluates its placements itself;
 ///   4. compensation: the agent's best placement on each backbone, trained on compensation.train_images
-///      for compensation.epochs: <stem>.compensated.h5 (baseline + blocks), <stem>.both.h5 (CorrectNet);
+///      for compensation.epochs, keeping the blocks of the epoch with the best accuracy under the
+///      variation (fixed HWA draws) on the search's held-out images, and recording the DAC full scales
+///      they were trained with (the evaluation uses them: mapping.input_range = "model"):
+///      <stem>.compensated.h5 (baseline + blocks), <stem>.both.h5 (CorrectNet);
 ///   5. evaluation: the four variants (baseline, lipschitz, compensated, both) at every [sweep] point,
 ///      [mc] trials chips each on the [data] subset of test images, as `aimc mc` runs them (the same
 ///      config sections, streams Stream(seed, "mc.program" / "mc.read", {trial}): common random
