@@ -62,7 +62,7 @@ Matrix distinct_images(int n, Shape s) {
 
 }  // namespace
 
-TEST_CASE("augment: none leaves the batch as it is; shift-flip gives one allowed transform per sample") {
+TEST_CASE("augment: none leaves the batch as it is, shift-flip gives one allowed transform per sample") {
   const Shape s{3, 6, 5};  // channels move together; h != w catches swapped axes
   const int n = 200, shift = 2;
   const Matrix x = distinct_images(n, s);

@@ -274,7 +274,7 @@ TEST_CASE("pcm: the mean conductance decays as the power law averaged over the e
   }
 }
 
-TEST_CASE("pcm: reference weights are the programmed state; each mechanism draws from its own stream") {
+TEST_CASE("pcm: reference weights are the programmed state, each mechanism draws from its own stream") {
   Stream s(kSeed, "w");
   Matrix w(96, 64);
   s.fill_uniform(w, -1.f, 1.f);

@@ -147,7 +147,7 @@ TEST_CASE("correctnet config: errors name the file and the key, and existing res
   check(base, "m.h5");  // the model file does not exist
 }
 
-TEST_CASE("correctnet: a tiny study writes every stage; overheads, search and determinism") {
+TEST_CASE("correctnet: a tiny study writes every stage, overheads, search and determinism") {
   test::ScratchDir dir("correctnet-run");
   const std::string data = small_dataset(dir);
   const std::string model = small_model(dir, data);

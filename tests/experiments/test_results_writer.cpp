@@ -56,7 +56,7 @@ TEST_CASE("results writer: claiming --out names the command, the file and the wa
   CHECK(ResultsWriter({.command = "mc", .path = out, .resume = true, .lead = false}).resuming());
 }
 
-TEST_CASE("results writer: run info, campaign attributes, /resolved and groups; --resume reads them back") {
+TEST_CASE("results writer: run info, campaign attributes, /resolved and groups, --resume reads them back") {
   test::ScratchDir dir("results-writer-file");
   const std::string out = dir.file("r.h5");
   std::vector<std::string> order;

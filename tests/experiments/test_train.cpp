@@ -151,7 +151,7 @@ TEST_CASE("train config: absent [train] keys take the architecture's or the fine
   CHECK(q.augment_shift == 2);
 }
 
-TEST_CASE("train config: a tiny hardware-aware run on a dataset file records its [hwa] settings; eval loads it") {
+TEST_CASE("train config: a tiny hardware-aware run on a dataset file records its [hwa] settings, eval loads it") {
   test::ScratchDir dir("train-config-hwa");
   const std::string data = small_dataset(dir);
   const std::string text = "[model]\narchitecture = \"mlp\"\n[data]\ndataset = \"file\"\npath = \"" + data +

@@ -135,7 +135,7 @@ TEST_CASE("compensation: forward and gradients against a double-precision oracle
   }
 }
 
-TEST_CASE("compensation: training it never changes a frozen backbone; model files keep it") {
+TEST_CASE("compensation: training it never changes a frozen backbone, model files keep it") {
   Network net = make_reference("mlp");
   Stream init(1, "init", {});
   net.init(init);

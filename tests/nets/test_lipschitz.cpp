@@ -74,7 +74,7 @@ double total_penalty(Network& net, double lambda) {
 
 }  // namespace
 
-TEST_CASE("lipschitz: penalty is the smaller-Gram value; the larger Gram adds |K - N| lambda^4") {
+TEST_CASE("lipschitz: penalty is the smaller-Gram value, the larger Gram adds |K - N| lambda^4") {
   // Both sides are sums of at most max(K, N)^2 squares of double dot products of exact float inputs
   // (converted exactly): their relative rounding error is below gamma_{64} ~ 1e-14, so 1e-12 is a
   // bound, not a fit.

@@ -101,7 +101,7 @@ TEST_CASE("model file: the training recipe round-trips") {
   std::filesystem::remove(path);
 }
 
-TEST_CASE("model file: the training config, fine-tuning origin and HWA settings round-trip; files without them load") {
+TEST_CASE("model file: the training config, fine-tuning origin and HWA settings round-trip, files without them load") {
   Network n = small_cnn();
   auto path = tmp("aimc_model_hwa.h5");
   ModelMeta meta{"toy", "synthetic", 3, 7, 0.5, 1.25, "", {}};
@@ -253,7 +253,7 @@ TEST_CASE("network: a tensor shared by two layers is one tensor for clones, opti
   std::filesystem::remove(path);
 }
 
-TEST_CASE("network: frozen tensors are not stepped; insert_after rewires readers; hooks by node name") {
+TEST_CASE("network: frozen tensors are not stepped, insert_after rewires readers, hooks by node name") {
   Network n(Shape{4, 1, 1});
   n.add("a", make_layer({"dense", {{"in", 4}, {"out", 4}}}), {"input"});
   n.add("b", make_layer({"dense", {{"in", 4}, {"out", 4}}}), {"a"});
