@@ -97,7 +97,7 @@ void Denoise::forward(const Matrix& x, Matrix& y, Mode mode) {
   if (have_x_) x_ = x;
 }
 
-double Denoise::nll(const Matrix& target, Matrix* dy) {
+double Denoise::nll(const Matrix& target, Matrix* dy, double weight) {
   if (form_ != Form::probabilistic)
     throw Error("denoise: nll() needs form 'probabilistic', this block has form '" + std::string(form_name(form_)) + "'");
   if (!have_x_) throw Error("denoise: nll() called without a preceding forward() in Mode::train");
@@ -109,7 +109,7 @@ double Denoise::nll(const Matrix& target, Matrix* dy) {
   const Eigen::Index rows = x_.rows() * Eigen::Index(h_) * w_;
   ConstRowMap X(x_.data(), rows, c_), T(target.data(), rows, c_), H(h3_.data(), rows, o_);
   const double n = double(rows) * c_;
-  const double log2pi = std::log(2 * std::numbers::pi);
+  const double log2pi = std::log(2 * std::numbers::pi), g = weight / n;
   if (dy) {
     dy->resize(x_.rows(), Eigen::Index(h_) * w_ * o_);
     pending_dx_.resize(x_.rows(), features);
@@ -123,9 +123,9 @@ double Denoise::nll(const Matrix& target, Matrix* dy) {
       sum += 0.5 * (log2pi + sc + d * d * e);
       if (dy) {
         RowMap G(dy->data(), rows, o_), DX(pending_dx_.data(), rows, c_);
-        G(p, j) = float(-d * e / n);
-        G(p, c_ + j) = s < kSMin || s > kSMax ? 0.f : float(0.5 * (1 - d * d * e) / n);
-        DX(p, j) = float(d * e / n);
+        G(p, j) = float(-d * e * g);
+        G(p, c_ + j) = s < kSMin || s > kSMax ? 0.f : float(0.5 * (1 - d * d * e) * g);
+        DX(p, j) = float(d * e * g);
       }
     }
   if (dy) pending_head_ = *dy;

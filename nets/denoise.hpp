@@ -49,7 +49,7 @@ class Denoise final : public Layer {
   Shape output_shape() const override { return {c_, h_, w_}; }
   void forward(const Matrix& x, Matrix& y, Mode mode) override;
   /// dx from dy (plus, if nll() was called with a gradient request since the last forward, the NLL's
-  /// gradient, so the result is the gradient of upstream loss + nll); adds to the slots' gradients.
+  /// gradient, so the result is the gradient of upstream loss + weight * nll); adds to the slots' gradients.
   void backward(const Matrix& dy, Matrix& dx) override;
   /// w1, w2 He-uniform U(-sqrt(6/F), sqrt(6/F)) (F = fan-in: c, then 9m or m) drawn in that order
   /// from `stream`; b1, b2, w3, b3 zero; gradients zeroed.
@@ -65,7 +65,8 @@ class Denoise final : public Layer {
   /// it is set to d nll / d h3 (B, h w 2c: per position mu's then s's gradients; the s gradient is 0
   /// where s is clamped), and the next backward() adds that to the head's gradient and adds
   /// d nll / dx through r, (r - mu) exp(-s') / N, to dx. target is not a function of x (no gradient).
-  double nll(const Matrix& target, Matrix* dy);
+  /// The gradients (dy and the pending ones) are those of weight * nll; the value returned is nll.
+  double nll(const Matrix& target, Matrix* dy, double weight = 1.0);
 
   Form form() const { return form_; }
   int hidden() const { return m_; }

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "nets/compensation.hpp"
+#include "nets/denoise.hpp"
 #include "nets/hwa.hpp"
 
 namespace aimc::nets {
@@ -60,30 +61,71 @@ long long compensation_macs(const Shape& s, int rank) {
   return rank > 0 && rank < c ? pos * 2 * c * rank : pos * c * c;
 }
 
-std::vector<std::size_t> insert_compensation(Network& net, const std::vector<BlockSite>& sites,
-                                             const std::vector<int>& placement, const std::vector<int>& ranks,
-                                             std::uint64_t seed) {
-  if (placement.size() != sites.size())
-    throw Error("insert_compensation: placement has " + std::to_string(placement.size()) + " entries for " +
-                std::to_string(sites.size()) + " sites");
+namespace {
+/// Inserts make(s) after every site s with placement[s] != 0 (named prefix + after); node indices.
+std::vector<std::size_t> insert_blocks(Network& net, const std::vector<BlockSite>& sites,
+                                       const std::vector<int>& placement, const std::string& prefix,
+                                       const std::function<std::unique_ptr<Layer>(std::size_t)>& make) {
   std::vector<std::string> names;
   for (std::size_t s = 0; s < sites.size(); ++s) {
-    const int a = placement[s];
-    if (a < 0 || a > int(ranks.size()))
-      throw Error("insert_compensation: action " + std::to_string(a) + " at site " + std::to_string(s) +
-                  " is outside [0, " + std::to_string(ranks.size()) + "]");
-    if (a == 0) continue;
-    const Shape& sh = sites[s].shape;
-    auto block = std::make_unique<Compensation>(sh.c, sh.h, sh.w, ranks[std::size_t(a - 1)], sites[s].nonneg);
-    Stream st(seed, "compensation.init", {std::uint64_t(s)});
-    block->init(st);
-    const std::string name = "comp_" + sites[s].after;
-    net.insert_after(sites[s].after, std::move(block), name);
+    if (placement[s] == 0) continue;
+    const std::string name = prefix + sites[s].after;
+    net.insert_after(sites[s].after, make(s), name);
     names.push_back(name);
   }
   std::vector<std::size_t> idx;
   for (const auto& n : names) idx.push_back(net.find(n));
   return idx;
+}
+void check_length(const char* what, const std::vector<BlockSite>& sites, const std::vector<int>& placement) {
+  if (placement.size() != sites.size())
+    throw Error(std::string(what) + ": placement has " + std::to_string(placement.size()) + " entries for " +
+                std::to_string(sites.size()) + " sites");
+}
+int hidden_of(int c, int r) { return std::max(1, c / std::max(1, std::min(r, c))); }
+}  // namespace
+
+std::vector<std::size_t> insert_compensation(Network& net, const std::vector<BlockSite>& sites,
+                                             const std::vector<int>& placement, const std::vector<int>& ranks,
+                                             std::uint64_t seed) {
+  check_length("insert_compensation", sites, placement);
+  for (std::size_t s = 0; s < sites.size(); ++s)
+    if (placement[s] < 0 || placement[s] > int(ranks.size()))
+      throw Error("insert_compensation: action " + std::to_string(placement[s]) + " at site " + std::to_string(s) +
+                  " is outside [0, " + std::to_string(ranks.size()) + "]");
+  return insert_blocks(net, sites, placement, "comp_", [&](std::size_t s) -> std::unique_ptr<Layer> {
+    const Shape& sh = sites[s].shape;
+    auto block = std::make_unique<Compensation>(sh.c, sh.h, sh.w, ranks[std::size_t(placement[s] - 1)], sites[s].nonneg);
+    Stream st(seed, "compensation.init", {std::uint64_t(s)});
+    block->init(st);
+    return block;
+  });
+}
+
+std::vector<std::size_t> insert_denoise(Network& net, const std::vector<BlockSite>& sites,
+                                        const std::vector<int>& placement, int r, const std::string& form,
+                                        std::uint64_t seed) {
+  check_length("insert_denoise", sites, placement);
+  const Denoise::Form f = Denoise::parse_form(form);
+  return insert_blocks(net, sites, placement, "denoise_", [&](std::size_t s) -> std::unique_ptr<Layer> {
+    const Shape& sh = sites[s].shape;
+    auto block = std::make_unique<Denoise>(sh.c, sh.h, sh.w, sh.c / hidden_of(sh.c, r), f);
+    Stream st(seed, "denoise.init", {std::uint64_t(s)});
+    block->init(st);
+    return block;
+  });
+}
+
+long long denoise_params(const Shape& s, int r, const std::string& form) {
+  const long long c = s.c, m = hidden_of(s.c, r), o = Denoise::parse_form(form) == Denoise::Form::residual ? c : 2 * c;
+  const long long k2 = s.h * s.w > 1 ? 9 : 1;
+  return c * m + m + k2 * m * m + m + m * o + o;
+}
+
+long long denoise_macs(const Shape& s, int r, const std::string& form) {
+  const long long c = s.c, m = hidden_of(s.c, r), o = Denoise::parse_form(form) == Denoise::Form::residual ? c : 2 * c;
+  const long long k2 = s.h * s.w > 1 ? 9 : 1;
+  return (long long)s.h * s.w * (c * m + k2 * m * m + m * o);
 }
 
 void freeze_except(Network& net, const std::vector<std::size_t>& trainable) {
@@ -99,13 +141,15 @@ void freeze_except(Network& net, const std::vector<std::size_t>& trainable) {
 
 std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
                                    const std::vector<std::string>& after, const data::Dataset& train,
-                                   const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
+                                   const TrainParams& p, const BlockLoss& extra, const std::vector<StepHook*>& hooks,
                                    bool progress, const std::function<void(const EpochLog&)>& on_epoch) {
   validate(p, "train");
   if (after.size() != blocks.size())
     throw Error("train_blocks: " + std::to_string(after.size()) + " target nodes for " + std::to_string(blocks.size()) +
                 " blocks");
+  const double mse = extra.mse, nll = extra.nll;
   if (!(mse >= 0) || !std::isfinite(mse)) throw Error("train_blocks: mse weight " + std::to_string(mse));
+  if (!(nll >= 0) || !std::isfinite(nll)) throw Error("train_blocks: nll weight " + std::to_string(nll));
   std::vector<EpochLog> logs;
   if (blocks.empty()) return logs;
   freeze_except(net, blocks);
@@ -118,11 +162,18 @@ std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>&
   const std::size_t K = blocks.size();
   std::vector<Matrix> target(K), out(K);
   std::vector<int> hook_ids;
+  std::vector<Denoise*> prob(K, nullptr);  // probabilistic denoising blocks (their NLL term)
+  if (nll > 0)
+    for (std::size_t k = 0; k < K; ++k)
+      if (auto* d = dynamic_cast<Denoise*>(&net.layer(blocks[k])); d && d->form() == Denoise::Form::probabilistic)
+        prob[k] = d;
+  const bool any_nll = std::any_of(prob.begin(), prob.end(), [](auto* d) { return d != nullptr; });
+  const bool targets = mse > 0 || any_nll;
+  if (targets)
+    for (std::size_t k = 0; k < K; ++k) clean_exec.add_hook(after[k], [&target, k](std::size_t, Matrix& y) { target[k] = y; });
   if (mse > 0)
-    for (std::size_t k = 0; k < K; ++k) {
-      clean_exec.add_hook(after[k], [&target, k](std::size_t, Matrix& y) { target[k] = y; });
+    for (std::size_t k = 0; k < K; ++k)
       hook_ids.push_back(net.add_hook(blocks[k], [&out, k](std::size_t, Matrix& y) { out[k] = y; }));
-    }
   auto restore = [&] {
     for (int id : hook_ids) net.remove_hook(id);
     for (auto* q : net.parameters()) q->trainable = true;
@@ -153,12 +204,17 @@ std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>&
           y(Eigen::Index(i - begin)) = train.y(order[i]);
         }
         const std::uint64_t step = std::uint64_t(epoch) * batches + b;
-        if (mse > 0) clean_exec.forward(x, Mode::eval);
+        if (targets) clean_exec.forward(x, Mode::eval);
         for (auto* h : hooks) h->begin_step(step);
         net.zero_grad();
         const Matrix logits = net.forward(x, Mode::train);
         double loss = softmax_cross_entropy(logits, y, &dlogits);
         correct += count_correct(logits, y);
+        for (std::size_t k = 0; k < K; ++k)
+          if (prob[k]) {  // the gradient request is added by the block's next backward (the one below)
+            Matrix dh;
+            loss += nll * prob[k]->nll(target[k], &dh, nll);
+          }
         net.backward(dlogits);
         for (std::size_t k = 0; k < K && mse > 0; ++k) {
           g = out[k] - target[k];

@@ -39,22 +39,43 @@ std::vector<std::size_t> insert_compensation(Network& net, const std::vector<Blo
                                              const std::vector<int>& placement, const std::vector<int>& ranks,
                                              std::uint64_t seed);
 
+/// Inserts a denoising block (nets/denoise.hpp) of reduction r and form `form` at every site s with
+/// placement[s] != 0, named "denoise_<after>", initialized (the identity) from Stream(seed,
+/// "denoise.init", {s}). Returns the node indices of the inserted blocks. Error if placement and
+/// sites differ in length; r is clamped to the site's channel count (at least one hidden channel).
+std::vector<std::size_t> insert_denoise(Network& net, const std::vector<BlockSite>& sites,
+                                        const std::vector<int>& placement, int r, const std::string& form,
+                                        std::uint64_t seed);
+/// Parameters and MACs per sample of a denoising block of reduction r and form `form` at a site of shape s.
+long long denoise_params(const Shape& s, int r, const std::string& form);
+long long denoise_macs(const Shape& s, int r, const std::string& form);
+
 /// Marks every parameter of `net` frozen except those of the nodes `trainable` (a frozen backbone).
 void freeze_except(Network& net, const std::vector<std::size_t>& trainable);
+
+/// Extra loss terms of train_blocks (implicitly a bare MSE weight).
+struct BlockLoss {
+  BlockLoss(double mse_ = 0, double nll_ = 0) : mse(mse_), nll(nll_) {}
+  double mse = 0;  ///< weight of the MSE of each block's output to the clean feature map
+  double nll = 0;  ///< weight of each probabilistic denoising block's Denoise::nll (its noise model)
+};
 
 /// Trains the inserted blocks `blocks` of `net` (node indices) with everything else frozen, under the
 /// step hooks `hooks` (e.g. hardware-aware training: the variation drawn every mini-batch). Loss per
 /// batch: softmax cross-entropy of the logits plus
-///   mse * sum over blocks k of mean((y_k - t_k)^2),
+///   loss.mse * sum over blocks k of mean((y_k - t_k)^2)
+///   + loss.nll * sum over probabilistic Denoise blocks k of nll_k(t_k),
 /// y_k the output of block k and t_k the clean target: the output of node after[k] of `clean` (the
 /// backbone without blocks, eval mode, no hooks) on the same images. The MSE term is a local target
 /// per block: its gradient reaches block k's own parameters (not upstream blocks). Mini-batches and
 /// schedule as nets::train (shuffle Stream(p.seed, "shuffle", {epoch}), cosine or constant learning
-/// rate, p.optimizer; augmentation is not applied). With mse = 0 it is nets::train's loss.
+/// rate, p.optimizer; augmentation is not applied). nll_k is Denoise::nll with the clean target t_k,
+/// whose gradient reaches block k's parameters and, through its input, upstream blocks. With
+/// mse = nll = 0 it is nets::train's loss.
 /// Frozen flags are restored (all trainable) on return.
 std::vector<EpochLog> train_blocks(Network& net, const std::vector<std::size_t>& blocks, const Network& clean,
                                    const std::vector<std::string>& after, const data::Dataset& train,
-                                   const TrainParams& p, double mse, const std::vector<StepHook*>& hooks,
+                                   const TrainParams& p, const BlockLoss& loss, const std::vector<StepHook*>& hooks,
                                    bool progress, const std::function<void(const EpochLog&)>& on_epoch = {});
 
 /// Number of parameter values (every distinct tensor once) and of multiply-accumulates per sample.
