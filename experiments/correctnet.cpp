@@ -19,6 +19,7 @@
 #include "core/stats.hpp"
 #include "experiments/campaign.hpp"
 #include "experiments/campaign_inputs.hpp"
+#include "experiments/mitigation_run.hpp"
 #include "experiments/mpi.hpp"
 #include "experiments/results_writer.hpp"
 #include "experiments/run_info.hpp"
@@ -102,19 +103,10 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<int> parse_ranks(const std::string& s, const std::string& file) {
   std::vector<int> r;
-  std::size_t i = 0;
-  while (i <= s.size()) {
-    const std::size_t j = std::min(s.find(',', i), s.size());
-    std::string tok = s.substr(i, j - i);
-    tok.erase(0, tok.find_first_not_of(" \t"));
-    tok.erase(tok.find_last_not_of(" \t") + 1);
-    char* end = nullptr;
-    const long v = std::strtol(tok.c_str(), &end, 10);
-    if (tok.empty() || *end != '\0' || v < 0 || v > (1 << 20))
-      fail_at(file, "compensation.ranks",
-              "\"" + s + "\": expected comma-separated ranks >= 0 (0: full rank), e.g. \"8\" or \"4,16\"");
+  for (double v : parse_number_list(s, file, "compensation.ranks", 0, double(1 << 20))) {
+    if (v != std::floor(v))
+      fail_at(file, "compensation.ranks", "\"" + s + "\": expected comma-separated ranks >= 0 (0: full rank), e.g. \"8\" or \"4,16\"");
     r.push_back(int(v));
-    i = j + 1;
   }
   return r;
 }
@@ -169,10 +161,6 @@ CorrectnetConfig parse_correctnet_config(const ConfigFile& f) {
 
 namespace {
 
-std::string stem_of(const std::string& out) {
-  return out.size() > 3 && out.compare(out.size() - 3, 3, ".h5") == 0 ? out.substr(0, out.size() - 3) : out;
-}
-
 /// Placement <-> job index: mixed radix (options + 1), site 0 most significant (lexicographic order).
 std::vector<int> decode(std::uint64_t code, std::size_t sites, int options) {
   std::vector<int> p(sites);
@@ -217,34 +205,6 @@ struct VariantInfo {
   double digital_accuracy = kNaN;
 };
 
-struct PointRecords {
-  std::vector<double> accuracy, loss;
-  std::vector<std::int64_t> done;
-  explicit PointRecords(int trials) : accuracy(trials, kNaN), loss(trials, kNaN), done(trials, 0) {}
-  int done_count() const { return int(std::count(done.begin(), done.end(), 1)); }
-};
-
-struct Summary {
-  int n = 0;
-  double mean = kNaN, sd = kNaN, lo = kNaN, hi = kNaN;
-};
-Summary summarize(const PointRecords& r, double confidence) {
-  std::vector<double> a;
-  for (std::size_t t = 0; t < r.done.size(); ++t)
-    if (r.done[t]) a.push_back(r.accuracy[t]);
-  Summary s;
-  s.n = int(a.size());
-  if (a.empty()) return s;
-  s.mean = stats::mean(a);
-  if (a.size() > 1) {
-    s.sd = stats::stddev(a);
-    const auto ci = stats::mean_ci(a, confidence);
-    s.lo = ci.lo;
-    s.hi = ci.hi;
-  }
-  return s;
-}
-
 struct Run : ModelRun<McConfig> {
   Run(const CorrectnetConfig& c, const ResultsWriter& f, const nets::ModelMeta& meta, int ranks)
       : ModelRun(c.mc, f, meta, "aimc-correctnet", c.mc.mc.seed, ranks), cc(&c) {}
@@ -260,12 +220,6 @@ struct Run : ModelRun<McConfig> {
   std::vector<std::int64_t> program_keys, read_keys;
   int half_point = -1;  // first sweep point where the baseline's mean accuracy < half its clean accuracy
 };
-
-std::string point_name(std::size_t p) {
-  char b[32];
-  std::snprintf(b, sizeof b, "p%04zu", p);
-  return b;
-}
 
 std::string placement_text(const std::vector<int>& p, const std::vector<int>& ranks) {
   std::string s = "[";
@@ -385,9 +339,7 @@ void write_results(const Run& r) {
         H5::Group pg = h5::group(pts, point_name(p));
         const auto vals = c.values_at(p);
         for (std::size_t i = 0; i < vals.size(); ++i) h5::set_attr(pg, c.sweep[i].key, vals[i]);
-        h5::write(pg, "accuracy", pr.accuracy, "1", "top-1 accuracy of each chip on the test subset (NaN: not run)");
-        h5::write(pg, "loss", pr.loss, "nat", "mean cross-entropy of each chip");
-        h5::write(pg, "done", pr.done, "", "1 if the trial completed");
+        write_records(pg, pr, "chip");
         const Summary s = summarize(pr, c.mc.confidence);
         n.push_back(s.n);
         mean.push_back(s.mean);
@@ -436,18 +388,7 @@ void read_results(Run& r) {
       H5::Group pts = h5::open_group(g, "points", out);
       for (std::size_t p = 0; p < r.points[v].size(); ++p) {
         H5::Group pg = h5::open_group(pts, point_name(p), out);
-        PointRecords& pr = r.points[v][p];
-        const auto done = h5::read_ints(pg, "done", out);
-        const auto acc = h5::read_doubles(pg, "accuracy", out), loss = h5::read_doubles(pg, "loss", out);
-        if (done.size() != pr.done.size() || acc.size() != done.size() || loss.size() != done.size())
-          throw Error(out + ": --resume: variants/" + kVariantNames[v] + "/" + point_name(p) +
-                      " has unexpected dataset sizes");
-        for (std::size_t t = 0; t < done.size(); ++t)
-          if (done[t]) {
-            pr.done[t] = 1;
-            pr.accuracy[t] = acc[t];
-            pr.loss[t] = loss[t];
-          }
+        read_records(pg, r.points[v][p], out, std::string("variants/") + kVariantNames[v] + "/" + point_name(p));
       }
     }
   });
@@ -555,14 +496,6 @@ std::vector<std::string> block_targets(const std::vector<nets::BlockSite>& sites
   for (std::size_t s = 0; s < sites.size(); ++s)
     if (pl[s] > 0) a.push_back(sites[s].after);
   return a;
-}
-
-/// A stage's model file: loaded with --resume when it records this config, else nullopt.
-std::optional<nets::LoadedModel> reuse_stage(const std::string& path, const std::string& config_text, bool resume) {
-  if (!resume || !std::filesystem::exists(path)) return std::nullopt;
-  auto m = nets::load_model(path);
-  if (m.meta.train_config != config_text) return std::nullopt;
-  return m;
 }
 
 }  // namespace
@@ -686,10 +619,7 @@ int run_correctnet(const CorrectnetOptions& o) {
         }
         const std::size_t u = job.unit - kBackbones, v = u / std::max<std::size_t>(P, 1), p = u % std::max<std::size_t>(P, 1);
         if (v >= kVariants || job.index >= std::uint64_t(c.mc.trials)) return;
-        PointRecords& pr = r.points[v][p];
-        pr.done[job.index] = 1;
-        pr.accuracy[job.index] = d[0];
-        pr.loss[job.index] = d[1];
+        r.points[v][p].store(job.index, d[0], d[1]);
       },
       [&] { write_results(r); });
   if (out.resuming()) {

@@ -1,0 +1,103 @@
+#include "experiments/mitigation_run.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/stats.hpp"
+
+namespace aimc::experiments {
+
+namespace {
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+PointRecords::PointRecords(int trials) : accuracy(std::size_t(trials), kNaN), loss(std::size_t(trials), kNaN), done(std::size_t(trials), 0) {}
+
+int PointRecords::done_count() const { return int(std::count(done.begin(), done.end(), 1)); }
+
+void PointRecords::store(std::uint64_t t, double acc, double l) {
+  if (t >= done.size()) return;
+  done[t] = 1;
+  accuracy[t] = acc;
+  loss[t] = l;
+}
+
+Summary summarize(const PointRecords& r, double confidence) {
+  std::vector<double> a;
+  for (std::size_t t = 0; t < r.done.size(); ++t)
+    if (r.done[t]) a.push_back(r.accuracy[t]);
+  Summary s{0, kNaN, kNaN, kNaN, kNaN};
+  s.n = int(a.size());
+  if (a.empty()) return s;
+  s.mean = stats::mean(a);
+  if (a.size() > 1) {
+    s.sd = stats::stddev(a);
+    const auto ci = stats::mean_ci(a, confidence);
+    s.lo = ci.lo;
+    s.hi = ci.hi;
+  }
+  return s;
+}
+
+void write_records(H5::Group& g, const PointRecords& r, const std::string& what) {
+  h5::write(g, "accuracy", r.accuracy, "1", "top-1 accuracy of each " + what + " on the test subset (NaN: not run)");
+  h5::write(g, "loss", r.loss, "nat", "mean cross-entropy of each " + what);
+  h5::write(g, "done", r.done, "", "1 if the trial completed");
+}
+
+void read_records(const H5::Group& g, PointRecords& r, const std::string& file, const std::string& where) {
+  const auto done = h5::read_ints(g, "done", file);
+  const auto acc = h5::read_doubles(g, "accuracy", file), loss = h5::read_doubles(g, "loss", file);
+  if (done.size() != r.done.size() || acc.size() != done.size() || loss.size() != done.size())
+    throw Error(file + ": --resume: " + where + " has unexpected dataset sizes");
+  for (std::size_t t = 0; t < done.size(); ++t)
+    if (done[t]) r.store(t, acc[t], loss[t]);
+}
+
+std::string point_name(std::size_t p) {
+  char b[32];
+  std::snprintf(b, sizeof b, "p%04zu", p);
+  return b;
+}
+
+std::string stem_of(const std::string& out) {
+  return out.size() > 3 && out.compare(out.size() - 3, 3, ".h5") == 0 ? out.substr(0, out.size() - 3) : out;
+}
+
+std::optional<nets::LoadedModel> reuse_stage(const std::string& path, const std::string& config_text, bool resume) {
+  if (!resume || !std::filesystem::exists(path)) return std::nullopt;
+  auto m = nets::load_model(path);
+  if (m.meta.train_config != config_text) return std::nullopt;
+  return m;
+}
+
+std::vector<double> parse_number_list(const std::string& s, const std::string& file, const std::string& key,
+                                      double lo, double hi) {
+  std::vector<double> r;
+  std::size_t i = 0;
+  auto bad = [&] {
+    char range[96];
+    std::snprintf(range, sizeof range, "%g, %g", lo, hi);
+    fail_at(file, key, "\"" + s + "\": expected comma-separated numbers in [" + range + "], e.g. \"0.1, 0.2\"");
+  };
+  while (i <= s.size()) {
+    const std::size_t j = std::min(s.find(',', i), s.size());
+    std::string tok = s.substr(i, j - i);
+    tok.erase(0, tok.find_first_not_of(" \t"));
+    tok.erase(tok.find_last_not_of(" \t") + 1);
+    char* end = nullptr;
+    const double v = std::strtod(tok.c_str(), &end);
+    if (tok.empty() || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) bad();
+    r.push_back(v);
+    i = j + 1;
+  }
+  return r;
+}
+
+}  // namespace aimc::experiments

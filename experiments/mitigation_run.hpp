@@ -1,0 +1,51 @@
+#pragma once
+/// Pieces shared by the mitigation studies that evaluate variants of a network by Monte Carlo
+/// (`aimc correctnet`, `aimc denoise`): per-trial records of one evaluation point, their summary with
+/// a confidence interval, their HDF5 layout, stage model files reused on --resume, and number lists
+/// in config strings.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/hdf5io.hpp"
+#include "nets/model_io.hpp"
+
+namespace aimc::experiments {
+
+/// Accuracy and loss of each trial (chip or noise instance) of one evaluation point.
+struct PointRecords {
+  std::vector<double> accuracy, loss;
+  std::vector<std::int64_t> done;
+  PointRecords() = default;
+  explicit PointRecords(int trials);
+  int done_count() const;
+  void store(std::uint64_t trial, double acc, double loss);  ///< ignored for trial >= trials
+};
+
+struct Summary {
+  int n = 0;
+  double mean, sd, lo, hi;  ///< NaN without trials (sd, lo, hi: without two)
+};
+/// Mean, sample SD and Student-t CI of the mean (core/stats.hpp) of the completed trials.
+Summary summarize(const PointRecords& r, double confidence);
+
+/// Writes accuracy / loss / done of `r` into group g (datasets "accuracy", "loss", "done"); `what`
+/// names a trial ("chip", "noise instance").
+void write_records(H5::Group& g, const PointRecords& r, const std::string& what);
+/// Reads them back for --resume into r (same trial count, else an Error naming `where` in `file`).
+void read_records(const H5::Group& g, PointRecords& r, const std::string& file, const std::string& where);
+
+/// "p0000", "p0001", ...: the group name of sweep point p.
+std::string point_name(std::size_t p);
+/// --out without its ".h5": the stem of the study's other files.
+std::string stem_of(const std::string& out);
+/// A stage's model file: loaded with --resume when it records this config text, else nullopt.
+std::optional<nets::LoadedModel> reuse_stage(const std::string& path, const std::string& config_text, bool resume);
+
+/// Comma-separated numbers of config key `key` in `file` (e.g. "0.1, 0.2"): every entry finite and in
+/// [lo, hi], at least one; Error naming file and key otherwise.
+std::vector<double> parse_number_list(const std::string& s, const std::string& file, const std::string& key,
+                                      double lo, double hi);
+
+}  // namespace aimc::experiments
