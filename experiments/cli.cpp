@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/numerics.hpp"
 #include "experiments/correctnet.hpp"
+#include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/import.hpp"
 #include "experiments/mc.hpp"
@@ -189,6 +190,17 @@ int run_cli(int argc, char** argv) {
   bool cn_no_progress = false;
   cnc->add_flag("--no-progress", cn_no_progress, "no progress lines on stderr");
 
+  DenoiseOptions dn;
+  auto* dnc = app.add_subcommand(
+      "denoise", "denoising blocks against activation noise: gradient-norm placement, evaluated by Monte Carlo");
+  dnc->add_option("config", dn.config, "study config (TOML)")->required();
+  dnc->add_option("--out", dn.out, "results file (HDF5); trained blocks go to <out stem>.blocks/")->capture_default_str();
+  dnc->add_flag("--resume", dn.resume, "continue the study in an existing results file (reuses its block models)");
+  dnc->add_flag("--force", dn.force, "overwrite an existing results file and its block models");
+  dnc->add_flag("--quiet", dn.quiet, "no summary");
+  bool dn_no_progress = false;
+  dnc->add_flag("--no-progress", dn_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -214,7 +226,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, import, mc, hardnn, correctnet, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -249,6 +261,10 @@ int run_cli(int argc, char** argv) {
     if (*cnc) {
       cn.progress = !cn_no_progress;
       return run_correctnet(cn);
+    }
+    if (*dnc) {
+      dn.progress = !dn_no_progress;
+      return run_denoise(dn);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());

@@ -13,6 +13,7 @@
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "experiments/correctnet.hpp"
+#include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
 #include "experiments/snr.hpp"
@@ -61,6 +62,11 @@ std::string parameter_reference() {
   s += section<CompensationParams>("[compensation]");
   s += section<SearchParams>("[search]");
   s += section<nets::PlacementSearchParams>("[agent]", "The REINFORCE placement agent (nets/placement.hpp).");
+  s += "## Denoising blocks (`aimc denoise`)\n\n"
+       "`[model]`, `[data]`, `[mc]` (trials: noise instances per variant and chips per analog point), `[sweep]` and "
+       "the hardware sections as for `aimc mc` (the analog evaluation).\n\n";
+  s += section<NoiseParams>("[noise]");
+  s += section<DenoiseParams>("[denoise]");
   s += "## SNR and precision analysis (`aimc snr`)\n\n";
   s += section<SnrRunParams>("[snr]", "The model sections `[qs]`, `[is]` and `[qr]` take the keys of the SRAM "
                                       "sections below (circuit, technology, process variation, `technology` preset); "

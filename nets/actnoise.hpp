@@ -58,6 +58,7 @@ class ActivationNoise final : public StepHook {
     row0_ = row0;
   }
   void begin_step(std::uint64_t step) override { set_batch(kTrainInstance + step, 0); }
+  void end_step(std::uint64_t) override {}
   /// Off: the hooks leave the outputs unchanged (eta 0 is the same).
   void set_enabled(bool on) { enabled_ = on; }
   double eta() const { return eta_; }
