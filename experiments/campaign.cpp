@@ -296,6 +296,11 @@ void Scheduler::finish() {
 
 void Scheduler::run(const std::vector<Job>& jobs, const Compute& compute, Progress* progress) {
   const Mpi& mpi = Mpi::world();
+  // The MPI exchange carries unit and index as doubles: exact below 2^53 only.
+  for (const Job& j : jobs)
+    if (j.unit >= kMaxJobId || j.index >= kMaxJobId)
+      throw Error("Scheduler: job (" + std::to_string(j.unit) + ", " + std::to_string(j.index) +
+                  ") is outside [0, 2^53): the MPI exchange would not carry it exactly");
   std::vector<Job> mine;
   for (std::size_t j = 0; j < jobs.size(); ++j)
     if (int(j % std::size_t(mpi.size())) == mpi.rank()) mine.push_back(jobs[j]);

@@ -36,6 +36,9 @@ namespace aimc::experiments {
 
 /// One unit of campaign work: `index` of `unit` (mc: trial `index` of sweep point `unit`; hardnn:
 /// injection batch `index` of feature map `unit`).
+/// Units and indices are below this (2^53): the MPI exchange carries them as doubles (Scheduler::run
+/// throws otherwise).
+inline constexpr std::uint64_t kMaxJobId = std::uint64_t(1) << 53;
 struct Job {
   std::size_t unit = 0;
   std::uint64_t index = 0;

@@ -104,7 +104,7 @@ constexpr const char* kOwnSections[] = {"noise", "denoise"};
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kRecord = 2;
 constexpr std::size_t kMaxSites = 40;
-constexpr std::size_t kAnalogBase = std::size_t(1) << 62;
+constexpr std::size_t kAnalogBase = std::size_t(1) << 52;  // noise units are below it, all below kMaxJobId
 
 std::vector<std::string> split_names(const std::string& s) {
   std::vector<std::string> r;
@@ -492,7 +492,9 @@ int run_denoise(const DenoiseOptions& o) {
 
   const ResultsWriter out({.command = "denoise", .path = o.out, .resume = o.resume, .force = o.force, .lead = lead});
   const std::string stem = stem_of(o.out), blocks_dir = stem + ".blocks";
-  if (std::filesystem::exists(blocks_dir) && !o.resume && !o.force)
+  // On the lead only: it creates the directory (after every rank passed this point, at the
+  // scheduler's first checkpoint), and an error there ends every rank.
+  if (lead && std::filesystem::exists(blocks_dir) && !o.resume && !o.force)
     throw Error(blocks_dir + ": block models of a previous run exist; pass --resume to continue that run or --force "
                              "to overwrite them");
 
@@ -517,6 +519,9 @@ int run_denoise(const DenoiseOptions& o) {
   if (S > kMaxSites)
     fail_at(file, "model.path", "the model has " + std::to_string(S) + " sites; at most " + std::to_string(kMaxSites) +
                                     " are supported");
+  if ((double(L) * double(F + 1)) * double(std::uint64_t(1) << S) >= double(kAnalogBase))
+    fail_at(file, "noise.levels", std::to_string(L) + " levels x " + std::to_string(F) + " forms on " +
+                                      std::to_string(S) + " sites exceed the job numbering (fewer levels or forms)");
   r.backbone_params = nets::parameter_count(backbone);
   r.backbone_macs = nets::mac_count(backbone);
   r.exhaustive = double(std::uint64_t(1) << S) <= double(dc.dn.exhaustive_limit);
@@ -638,7 +643,10 @@ int run_denoise(const DenoiseOptions& o) {
 
   // Stage 4: training, per trained variant (in unit order).
   std::map<std::size_t, Network> nets_of;
-  if (lead) std::filesystem::create_directories(blocks_dir);
+  if (lead) {
+    if (o.force && !o.resume) std::filesystem::remove_all(blocks_dir);  // no stale placements of another config
+    std::filesystem::create_directories(blocks_dir);
+  }
   std::size_t trained = 0, total_train = 0;
   for (const auto& [u, v] : r.noise) total_train += v.code != 0;
   for (auto& [u, v] : r.noise) {
@@ -683,7 +691,7 @@ int run_denoise(const DenoiseOptions& o) {
     meta.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     meta.created.clear();
     if (lead) nets::save_model(v.model_file, net, meta);
-    nets_of.emplace(u, std::move(net));
+    nets_of.emplace(u, net.clone());  // without the training and evaluation workspaces (~0.2 GB for the CNN)
   }
   for (auto& [u, v] : r.noise) {
     Network probe = nets_of.at(u).clone();
