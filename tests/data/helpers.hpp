@@ -1,5 +1,6 @@
 #pragma once
-/// Test helpers for tests/data: a scratch directory and error capture.
+/// Test helpers for tests/data (and the campaign tests that need a dataset file): a scratch directory,
+/// error capture, environment scopes, a small Fashion-MNIST data set as a user's HDF5 file.
 #include <unistd.h>
 
 #include <cstdint>
@@ -9,9 +10,12 @@
 #include <functional>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/hdf5io.hpp"
+#include "data/fashion_mnist.hpp"
 
 namespace aimc::test {
 
@@ -89,5 +93,20 @@ class ScopedEnv {
   bool had_ = false;
   std::string old_;
 };
+
+/// The first `train` training and `test` test images of Fashion-MNIST as a user's HDF5 data set
+/// (`dir/fm_{split}.h5`, x (N, 1, 28, 28) float32 as PyTorch holds them, y (N,) int64); returns the path
+/// with its {split} placeholder. (One channel: NCHW and aimc's channel-last rows are the same bytes.)
+inline std::string small_dataset(const ScratchDir& dir, long long train = 1000, long long test = 200) {
+  for (auto [split, n] : {std::pair{"train", train}, std::pair{"test", test}}) {
+    const auto d = data::load_fashion_mnist(split, "").head(n);
+    H5::H5File f = h5::create(dir.file(std::string("fm_") + split + ".h5"));
+    const hsize_t dims[4] = {hsize_t(d.size()), 1, 28, 28};
+    H5::DataSpace space(4, dims);
+    f.createDataSet("x", H5::PredType::NATIVE_FLOAT, space).write(d.x.data(), H5::PredType::NATIVE_FLOAT);
+    h5::write(f, "y", std::vector<std::int64_t>(d.y.data(), d.y.data() + d.y.size()));
+  }
+  return dir.file("fm_{split}.h5");
+}
 
 }  // namespace aimc::test

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Process-level test of issue 13, "bad input never crashes" (registered in tests/experiments/CMakeLists.txt).
-# Every failure of every command (train, eval, mc, hardnn, snr, params) must be:
+# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, snr, params) must be:
 #   exit status 1 (an internal error, a bug, would be 3; a crash 134/139; CLI11's own codes 105-115),
 #   exactly one line on stderr, starting "aimc: error: " and naming what was wrong (file, key, option),
 #   nothing on stdout,
@@ -98,7 +98,7 @@ M='[model]
 path = "m.h5"'  # the one required table of mc and hardnn configs
 
 # ---- command line (CLI11) -------------------------------------------------------------------------
-expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, snr or params)"
+expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, snr or params)"
 expect_error "unknown subcommand" "unknown command 'bogus'" bogus
 expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
 expect_error "unknown global option" "--bogus" --bogus mc ok.toml
@@ -106,6 +106,7 @@ expect_error "mc: missing config" "config is required" mc
 expect_error "hardnn: missing config" "config is required" hardnn
 expect_error "snr: missing config" "config is required" snr
 expect_error "correctnet: missing config" "config is required" correctnet
+expect_error "denoise: missing config" "config is required" denoise
 expect_error "mc: unknown option" "--bogus" mc ok.toml --bogus
 expect_error "mc: extra positional" "extra.toml" mc ok.toml extra.toml
 expect_error "--threads not a number" "--threads" --threads x mc ok.toml
@@ -169,7 +170,7 @@ printf '[model\npath = "m.h5"\n' > broken.toml
 printf '[model]\npath = "m.h5"\npath = "n.h5"\n' > dupkey.toml
 printf '\x00\x01\x02binary' > binary.toml
 printf '[model]\npath = "m\xff.h5"\n' > badutf8.toml
-for cmd in mc hardnn snr correctnet; do
+for cmd in mc hardnn snr correctnet denoise; do
   run() { expect_error "$cmd: $1" "$2" "$cmd" "$3" --out keep.h5 --force --quiet --no-progress; }
   run "missing config" "missing.toml: cannot open config file" missing.toml
   run "directory as config" "adir: cannot read config file" adir
@@ -301,6 +302,26 @@ cn_case "beta negative" "c.toml: parameter 'lipschitz.beta' = -1" '[lipschitz]' 
 cn_case "agent episodes 0" "c.toml: parameter 'agent.episodes' = 0" '[agent]' 'episodes = 0'
 cn_case "search chips 0" "c.toml: parameter 'search.chips' = 0" '[search]' 'chips = 0'
 cn_case "train key unknown" "c.toml: train.epochz: unknown key" '[train]' 'epochz = 1'
+
+# ---- denoise ---------------------------------------------------------------------------------------
+dn_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" "$@"
+  expect_error "denoise: $name" "$want" denoise c.toml --out keep.h5 --force --quiet --no-progress
+}
+dn_case "noise model unknown" "c.toml: parameter 'noise.model' = \"gaussian\"" '[noise]' 'model = "gaussian"'
+dn_case "noise layers unknown" "c.toml: parameter 'noise.layers' = \"some\"" '[noise]' 'layers = "some"'
+dn_case "levels not numbers" "c.toml: noise.levels" '[noise]' 'levels = "0.1,x"'
+dn_case "level twice" "c.toml: noise.levels~~appears twice" '[noise]' 'levels = "0.1,0.1"'
+dn_case "form unknown" "c.toml: denoise.forms~~'foo' is not a block form" '[denoise]' 'forms = "residual,foo"'
+dn_case "budgets decreasing" "c.toml: denoise.budgets~~must increase" '[denoise]' 'budgets = "0.02,0.01"'
+dn_case "analog level not a level" "c.toml: denoise.analog_level" '[noise]' 'levels = "0.1"' '[denoise]' 'analog_level = 0.2'
+dn_case "key misspelt" "c.toml: denoise.epochz: unknown key (did you mean 'epochs'?)" '[denoise]' 'epochz = 1'
+dn_case "section misspelt" "c.toml: denoize: unknown key (did you mean 'denoise'?)" '[denoize]' 'epochs = 1'
+dn_case "rank images beyond the training set" "c.toml: denoise.rank_images~~exceeds the 60000 training images" \
+  '[data]' 'subset = 20' 'calibration = 16' '[denoise]' 'rank_images = 60001'
+[ -e keep.blocks ] && fail_now "denoise" "a failed denoise run created keep.blocks"
 
 # ---- hardnn ----------------------------------------------------------------------------------------
 hd_case() {

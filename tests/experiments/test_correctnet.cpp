@@ -17,49 +17,16 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/hdf5io.hpp"
-#include "data/fashion_mnist.hpp"
 #include "experiments/correctnet.hpp"
 #include "nets/mitigation.hpp"
 #include "nets/model_io.hpp"
 #include "nets/network.hpp"
-#include "nets/train.hpp"
+#include "tests/common/model_helpers.hpp"
 
 using namespace aimc;
 using namespace aimc::experiments;
 
 namespace {
-
-/// 1,000 training and 200 test images of Fashion-MNIST as a user's HDF5 data set; returns its path with
-/// the {split} placeholder.
-std::string small_dataset(const test::ScratchDir& dir) {
-  for (auto [split, n] : {std::pair{"train", 1000}, std::pair{"test", 200}}) {
-    const auto d = data::load_fashion_mnist(split, "").head(n);
-    H5::H5File f = h5::create(dir.file(std::string("fm_") + split + ".h5"));
-    const hsize_t dims[4] = {hsize_t(d.size()), 1, 28, 28};
-    H5::DataSpace space(4, dims);
-    f.createDataSet("x", H5::PredType::NATIVE_FLOAT, space).write(d.x.data(), H5::PredType::NATIVE_FLOAT);
-    h5::write(f, "y", std::vector<std::int64_t>(d.y.data(), d.y.data() + d.y.size()));
-  }
-  return dir.file("fm_{split}.h5");
-}
-
-/// A briefly trained MLP (2 epochs on the 1,000 training images).
-std::string small_model(const test::ScratchDir& dir, const std::string& data) {
-  nets::Network net = nets::make_mlp();
-  Stream init(5, "init");
-  net.init(init);
-  const auto train = data::load_fashion_mnist("train", "").head(1000);
-  nets::TrainParams p;
-  p.epochs = 2;
-  p.batch_size = 50;
-  nets::train(net, train, nullptr, p, {}, false);
-  const std::string path = dir.file("mlp.h5");
-  nets::ModelMeta m{"mlp", "file", 2, 5, 0.0, 0.0, "", {}};
-  m.recipe = {"adam", 1e-3, "cosine", 50, 0.0, "none", 1};
-  nets::save_model(path, net, m);
-  (void)data;
-  return path;
-}
 
 std::string study_config(const std::string& model, const std::string& data, const std::string& extra = "") {
   return "[model]\npath = \"" + model + "\"\n[data]\ndataset = \"file\"\npath = \"" + data +
@@ -149,8 +116,8 @@ TEST_CASE("correctnet config: errors name the file and the key, and existing res
 
 TEST_CASE("correctnet: a tiny study writes every stage, overheads, search and determinism") {
   test::ScratchDir dir("correctnet-run");
-  const std::string data = small_dataset(dir);
-  const std::string model = small_model(dir, data);
+  const std::string data = test::small_dataset(dir);
+  const std::string model = test::small_mlp_model(dir.file("mlp.h5"));
   test::write_text(dir.file("c.toml"), study_config(model, data));
   const std::string out1 = dir.file("one.h5"), out2 = dir.file("two.h5");
   {

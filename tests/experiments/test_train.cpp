@@ -27,21 +27,6 @@ using namespace aimc::experiments;
 
 namespace {
 
-/// The first 200 training and 100 test images of Fashion-MNIST as a user's HDF5 data set
-/// (`dir/fm_{split}.h5`, x (N, 1, 28, 28) float32 as PyTorch holds them, y (N,)); returns the path with
-/// its {split} placeholder. (One channel: NCHW and aimc's channel-last rows are the same bytes.)
-std::string small_dataset(const test::ScratchDir& dir) {
-  for (auto [split, n] : {std::pair{"train", 200}, std::pair{"test", 100}}) {
-    const auto d = data::load_fashion_mnist(split, "").head(n);
-    H5::H5File f = h5::create(dir.file(std::string("fm_") + split + ".h5"));
-    const hsize_t dims[4] = {hsize_t(d.size()), 1, 28, 28};
-    H5::DataSpace space(4, dims);
-    f.createDataSet("x", H5::PredType::NATIVE_FLOAT, space).write(d.x.data(), H5::PredType::NATIVE_FLOAT);
-    h5::write(f, "y", std::vector<std::int64_t>(d.y.data(), d.y.data() + d.y.size()));
-  }
-  return dir.file("fm_{split}.h5");
-}
-
 std::string write_config(const test::ScratchDir& dir, const std::string& name, const std::string& text) {
   test::write_text(dir.file(name), text);
   return dir.file(name);
@@ -153,7 +138,7 @@ TEST_CASE("train config: absent [train] keys take the architecture's or the fine
 
 TEST_CASE("train config: a tiny hardware-aware run on a dataset file records its [hwa] settings, eval loads it") {
   test::ScratchDir dir("train-config-hwa");
-  const std::string data = small_dataset(dir);
+  const std::string data = test::small_dataset(dir, 200, 100);
   const std::string text = "[model]\narchitecture = \"mlp\"\n[data]\ndataset = \"file\"\npath = \"" + data +
                            "\"\ncalibration = 32\n[train]\nepochs = 1\nbatch_size = 50\nseed = 9\n"
                            "[hwa]\nweight_noise = \"additive\"\nsigma_w = 0.05\n";
@@ -194,7 +179,7 @@ TEST_CASE("train config: fine-tuning through HWA products with every noise off a
   // parameters written out here; the config runs with an [hwa] section that turns everything off (the
   // HWA products are installed and run) and without one must both give its weights bit for bit.
   test::ScratchDir dir("train-config-oracle");
-  const std::string data = small_dataset(dir);
+  const std::string data = test::small_dataset(dir, 200, 100);
   const std::string base = dir.file("base.h5");
   {
     nets::Network net = nets::make_mlp();
@@ -247,7 +232,7 @@ TEST_CASE("train config: fine-tuning through HWA products with every noise off a
 
 TEST_CASE("train config: with io = quantized the model records each HWA layer's DAC full scale for mapping.input_range = model") {
   test::ScratchDir dir("train-config-ranges");
-  const std::string data = small_dataset(dir);
+  const std::string data = test::small_dataset(dir, 200, 100);
   const std::string cfg = write_config(dir, "q.toml",
                                        "[model]\narchitecture = \"mlp\"\n[data]\ndataset = \"file\"\npath = \"" + data +
                                            "\"\ncalibration = 32\n[train]\nepochs = 1\nbatch_size = 50\n"
