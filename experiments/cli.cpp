@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/numerics.hpp"
 #include "experiments/correctnet.hpp"
+#include "experiments/basisn.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/import.hpp"
@@ -201,6 +202,18 @@ int run_cli(int argc, char** argv) {
   bool dn_no_progress = false;
   dnc->add_flag("--no-progress", dn_no_progress, "no progress lines on stderr");
 
+  BasisnOptions bn;
+  auto* bnc = app.add_subcommand(
+      "basisn", "BasisN: every layer from one shared basis on the crossbars; accuracy by Monte Carlo, cost vs reprogramming");
+  bnc->add_option("config", bn.config, "study config (TOML)")->required();
+  bnc->add_option("--out", bn.out, "results file (HDF5); the trained BasisN model goes to <out stem>.basisn.h5")
+      ->capture_default_str();
+  bnc->add_flag("--resume", bn.resume, "continue the study in an existing results file (reuses its BasisN model)");
+  bnc->add_flag("--force", bn.force, "overwrite an existing results file and its BasisN model");
+  bnc->add_flag("--quiet", bn.quiet, "no summary");
+  bool bn_no_progress = false;
+  bnc->add_flag("--no-progress", bn_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -226,7 +239,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -265,6 +278,10 @@ int run_cli(int argc, char** argv) {
     if (*dnc) {
       dn.progress = !dn_no_progress;
       return run_denoise(dn);
+    }
+    if (*bnc) {
+      bn.progress = !bn_no_progress;
+      return run_basisn(bn);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());

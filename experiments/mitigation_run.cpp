@@ -60,6 +60,48 @@ void read_records(const H5::Group& g, PointRecords& r, const std::string& file, 
     if (done[t]) r.store(t, acc[t], loss[t]);
 }
 
+void write_sweep_points(H5::Group& g, const McConfig& c, const std::vector<PointRecords>& points) {
+  H5::Group pts = h5::group(g, "points");
+  std::vector<double> mean, sd, lo, hi;
+  std::vector<std::int64_t> n;
+  for (std::size_t p = 0; p < points.size(); ++p) {
+    H5::Group pg = h5::group(pts, point_name(p));
+    const auto vals = c.values_at(p);
+    for (std::size_t i = 0; i < vals.size(); ++i) h5::set_attr(pg, c.sweep[i].key, vals[i]);
+    write_records(pg, points[p], "chip");
+    const Summary s = summarize(points[p], c.mc.confidence);
+    n.push_back(s.n);
+    mean.push_back(s.mean);
+    sd.push_back(s.sd);
+    lo.push_back(s.lo);
+    hi.push_back(s.hi);
+  }
+  H5::Group sm = h5::group(g, "summary");
+  h5::set_attr(sm, "confidence", c.mc.confidence);
+  h5::write(sm, "trials", n, "1", "completed chips per sweep point");
+  h5::write(sm, "accuracy_mean", mean, "1", "mean accuracy over chips per sweep point");
+  h5::write(sm, "accuracy_std", sd, "1", "sample standard deviation of accuracy over chips");
+  h5::write(sm, "accuracy_ci_lo", lo, "1", "lower end of the Student-t confidence interval of the mean");
+  h5::write(sm, "accuracy_ci_hi", hi, "1", "upper end of the Student-t confidence interval of the mean");
+}
+
+void read_sweep_points(const H5::Group& g, std::vector<PointRecords>& points, const std::string& file,
+                       const std::string& where) {
+  if (!g.nameExists("points")) return;
+  H5::Group pts = h5::open_group(g, "points", file);
+  for (std::size_t p = 0; p < points.size(); ++p)
+    if (pts.nameExists(point_name(p)))
+      read_records(h5::open_group(pts, point_name(p), file), points[p], file, where + "/" + point_name(p));
+}
+
+void write_sweep_axes(H5::Group& root, const McConfig& c) {
+  H5::Group sw = h5::group(root, "sweep");
+  std::vector<std::string> names;
+  for (const auto& a : c.sweep) names.push_back(a.key);
+  h5::write_strings(sw, "axes", names, "swept parameters, in point order (last fastest)");
+  for (const auto& a : c.sweep) h5::write(sw, a.key, a.values, "", "values of this axis");
+}
+
 std::string point_name(std::size_t p) {
   char b[32];
   std::snprintf(b, sizeof b, "p%04zu", p);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/hdf5io.hpp"
+#include "experiments/mc.hpp"
 #include "nets/model_io.hpp"
 
 namespace aimc::experiments {
@@ -35,6 +36,19 @@ Summary summarize(const PointRecords& r, double confidence);
 void write_records(H5::Group& g, const PointRecords& r, const std::string& what);
 /// Reads them back for --resume into r (same trial count, else an Error naming `where` in `file`).
 void read_records(const H5::Group& g, PointRecords& r, const std::string& file, const std::string& where);
+
+/// The Monte Carlo over chips of one variant at every sweep point of `c`, into group g:
+///   g/points/pNNNN  the chip records (write_records) with the point's swept values as attributes;
+///   g/summary       trials, accuracy_mean, accuracy_std, accuracy_ci_lo, accuracy_ci_hi per point
+///                   (attribute confidence), ready to plot.
+/// `points` has one entry per sweep point (c.points()).
+void write_sweep_points(H5::Group& g, const McConfig& c, const std::vector<PointRecords>& points);
+/// Reads g/points back for --resume (points missing from the file stay empty); `where` names g.
+void read_sweep_points(const H5::Group& g, std::vector<PointRecords>& points, const std::string& file,
+                       const std::string& where);
+/// The /sweep group: dataset "axes" (the swept keys in point order, last fastest) and one dataset of
+/// values per axis.
+void write_sweep_axes(H5::Group& root, const McConfig& c);
 
 /// "p0000", "p0001", ...: the group name of sweep point p.
 std::string point_name(std::size_t p);

@@ -368,6 +368,9 @@ struct AnalogNetwork::Layer {
   std::vector<Adc> adcs;                    // per tile (readout adc)
   std::vector<std::vector<double>> sa_scale;  // per tile (readout sense_amp)
   std::unique_ptr<InputCache> cache;          // set when no analog node precedes the layer's input
+  /// Index of the arrays this layer reads: its own ordinal, or that of the first analog layer whose
+  /// weight is the same tensor (BasisN's shared basis, nets/basisn.hpp), so both are one physical array.
+  std::size_t array_key = 0;
   int S() const { return slices.empty() ? 1 : int(slices.size()); }
   int rb() const { return int(row0.size()) - 1; }
   int cb() const { return int(col0.size()) - 1; }
@@ -570,6 +573,23 @@ AnalogNetwork::AnalogNetwork(const Network& net, const AnalogConfig& cfg, const 
   }
   prefix_end_ = analog_.empty() ? net_.size() : analog_.front();
   while (prefix_end_ > 0 && !net_.is_cut(prefix_end_)) --prefix_end_;
+  // Layers that compute with one shared weight tensor (BasisN: every basis_product node reads the one
+  // basis) read one physical array per chip: their tiles are programmed from the first such layer's
+  // streams, so every device-to-device draw is the same, while each layer keeps its own converters
+  // (calibrated on its own inputs) and its own read noise.
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    Layer& L = *layers_[l];
+    L.array_key = l;
+    for (std::size_t l0 = 0; l0 < l; ++l0) {
+      const Layer& L0 = *layers_[l0];
+      if (&as_matmul(net_, L0.index).weight() == &as_matmul(net_, L.index).weight() && L0.K == L.K && L0.N == L.N &&
+          L0.row0 == L.row0 && L0.col0 == L.col0 && L0.S() == L.S() && L0.cfg.mapping.substrate == L.cfg.mapping.substrate &&
+          L0.cfg.mapping.readout == L.cfg.mapping.readout) {
+        L.array_key = L0.array_key;
+        break;
+      }
+    }
+  }
 }
 
 std::unique_ptr<devices::ArrayModel> make_array_model(const AnalogConfig& lc, double x_max) {
@@ -636,13 +656,13 @@ void AnalogNetwork::program(AnalogInstance& inst, const Stream& prog) const {
       for (int r = 0; r < L.rb(); ++r)
         for (int c = 0; c < L.cb(); ++c, ++t) {
           const int rk = L.row0[r + 1] - L.row0[r], ck = L.col0[c + 1] - L.col0[c];
-          Stream ps = prog.child("tile", {l, std::uint64_t(r), std::uint64_t(c)});
+          Stream ps = prog.child("tile", {L.array_key, std::uint64_t(r), std::uint64_t(c)});
           if (!L.slices.empty()) ps = ps.child("slice", {std::uint64_t(k)});
           const auto block = Wk.block(L.row0[r], L.col0[c], rk, ck);
           if (fresh) st.tiles.push_back(L.model->program(block, L.w_max, ps));
           else st.tiles[t] = L.model->reprogram(std::move(st.tiles[t]), block, L.w_max, ps);
           if (L.cfg.mapping.readout == "sense_amp") {
-            Stream ss = prog.child("sense_amp", {l, std::uint64_t(r), std::uint64_t(c)});
+            Stream ss = prog.child("sense_amp", {L.array_key, std::uint64_t(r), std::uint64_t(c)});
             if (!L.slices.empty()) ss = ss.child("slice", {std::uint64_t(k)});
             SenseAmp sa(L.cfg.sense_amp, ck, ss);
             sa.set_scale(L.sa_scale[std::size_t((k * L.rb() + r) * L.cb() + c)]);

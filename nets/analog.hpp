@@ -59,7 +59,10 @@
 /// read.child("read", {k, l, p, r, c}) and the read-out's (ADC noise, sense-amp noise) from that
 /// stream's child("readout"), each in row-major order of the chunk's rows, so the outputs of a chunk
 /// depend only on the streams and the chunk index, never on threads, and every number drawn for a row
-/// is the same for any slab size. l is the analog layer's ordinal among the analog layers.
+/// is the same for any slab size. l is the analog layer's ordinal among the analog layers. Layers whose
+/// weight is one shared tensor (BasisN's basis, nets/basisn.hpp) are one physical array: their tiles
+/// and sense amplifiers are drawn with the l of the first of them (same devices on every such layer),
+/// their converters are calibrated per layer and their reads keyed by their own l.
 #include <memory>
 #include <span>
 #include <string>

@@ -92,6 +92,14 @@ class Conv2d final : public MatmulLayer {
   bool in_group(int row, int col) const {
     return (row % in_.c) / (in_.c / g_.groups) == col / (out_.c / g_.groups);
   }
+  /// Patch rows of samples [0, nb) of x (row-major samples, in_shape().size() floats each) over input
+  /// channels [c0, c0 + cg) only, into cols (nb * positions(), kh * kw * cg), taps major, channels minor.
+  /// Const and thread-safe (the BasisN product lowers channel groups with it, nets/basisn.hpp).
+  void patches(const float* x, long nb, int c0, int cg, float* cols) const { im2col(x, nb, c0, cg, cols); }
+  /// The adjoint of patches(): scatter-adds patch-row gradients of channels [c0, c0 + cg) into dx.
+  void patches_add_grad(const float* dcols, long nb, int c0, int cg, float* dx) const {
+    col2im_add(dcols, nb, c0, cg, dx);
+  }
 
  private:
   /// Patch rows of samples [b0, b0 + nb) of x into cols (nb * positions(), kh * kw * cg), row-major,

@@ -8,6 +8,7 @@
 #include "nets/activation.hpp"
 #include "nets/batchnorm.hpp"
 #include "nets/compensation.hpp"
+#include "nets/basisn.hpp"
 #include "nets/denoise.hpp"
 #include "nets/conv2d.hpp"
 #include "nets/dense.hpp"
@@ -191,6 +192,10 @@ std::span<const LayerKind> layer_kinds() {
        &Compensation::make},
       {"denoise", "residual bottleneck y = x + D(x) or x - mu(x), last map zero-initialized (denoising block, Azizi et al. 2024)",
        &Denoise::make},
+      {"basis_product", "BasisN crossbar half: the inputs of each channel-group segment times the shared basis (L x M)",
+       &BasisProduct::make},
+      {"basis_combine", "BasisN digital half: basis responses combined with per-layer coefficients (uniform or power-of-two)",
+       &BasisCombine::make},
   };
   return table;
 }

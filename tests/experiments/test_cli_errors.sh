@@ -98,7 +98,7 @@ M='[model]
 path = "m.h5"'  # the one required table of mc and hardnn configs
 
 # ---- command line (CLI11) -------------------------------------------------------------------------
-expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, snr or params)"
+expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr or params)"
 expect_error "unknown subcommand" "unknown command 'bogus'" bogus
 expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
 expect_error "unknown global option" "--bogus" --bogus mc ok.toml
