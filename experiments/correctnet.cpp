@@ -262,11 +262,7 @@ void write_results(const Run& r) {
       h5::write(keys, "program", r.program_keys, "", "64-bit key of each trial's programming stream");
       h5::write(keys, "read", r.read_keys, "", "64-bit key of each trial's read stream");
     }
-    H5::Group sw = h5::group(root, "sweep");
-    std::vector<std::string> names;
-    for (const auto& a : c.sweep) names.push_back(a.key);
-    h5::write_strings(sw, "axes", names, "swept parameters, in point order (last fastest)");
-    for (const auto& a : c.sweep) h5::write(sw, a.key, a.values, "", "values of this axis");
+    write_sweep_axes(root, c);
     {
       H5::Group st = h5::group(root, "sites");
       std::vector<std::int64_t> layer, ch, hh, ww;
@@ -330,30 +326,7 @@ void write_results(const Run& r) {
       h5::set_attr(g, "digital_accuracy", vi.digital_accuracy);
       std::vector<std::int64_t> pl(vi.placement.begin(), vi.placement.end());
       h5::write(g, "placement", pl, "", "compensation action per site (empty: no blocks)");
-      if (r.points.empty()) continue;
-      H5::Group pts = h5::group(g, "points");
-      std::vector<double> mean, sd, lo, hi;
-      std::vector<std::int64_t> n;
-      for (std::size_t p = 0; p < c.points(); ++p) {
-        const PointRecords& pr = r.points[v][p];
-        H5::Group pg = h5::group(pts, point_name(p));
-        const auto vals = c.values_at(p);
-        for (std::size_t i = 0; i < vals.size(); ++i) h5::set_attr(pg, c.sweep[i].key, vals[i]);
-        write_records(pg, pr, "chip");
-        const Summary s = summarize(pr, c.mc.confidence);
-        n.push_back(s.n);
-        mean.push_back(s.mean);
-        sd.push_back(s.sd);
-        lo.push_back(s.lo);
-        hi.push_back(s.hi);
-      }
-      H5::Group sm = h5::group(g, "summary");
-      h5::set_attr(sm, "confidence", c.mc.confidence);
-      h5::write(sm, "trials", n, "1", "completed trials per point");
-      h5::write(sm, "accuracy_mean", mean, "1", "mean accuracy over chips");
-      h5::write(sm, "accuracy_std", sd, "1", "sample standard deviation of accuracy over chips");
-      h5::write(sm, "accuracy_ci_lo", lo, "1", "lower end of the Student-t confidence interval of the mean");
-      h5::write(sm, "accuracy_ci_hi", hi, "1", "upper end of the Student-t confidence interval of the mean");
+      if (!r.points.empty()) write_sweep_points(g, c, r.points[v]);
     }
   };
   r.file->write(r.info, content);
@@ -383,13 +356,8 @@ void read_results(Run& r) {
     }
     H5::Group vg = h5::open_group(root, "variants", out);
     for (std::size_t v = 0; v < kVariants; ++v) {
-      H5::Group g = h5::open_group(vg, kVariantNames[v], out);
-      if (!g.nameExists("points")) continue;
-      H5::Group pts = h5::open_group(g, "points", out);
-      for (std::size_t p = 0; p < r.points[v].size(); ++p) {
-        H5::Group pg = h5::open_group(pts, point_name(p), out);
-        read_records(pg, r.points[v][p], out, std::string("variants/") + kVariantNames[v] + "/" + point_name(p));
-      }
+      read_sweep_points(h5::open_group(vg, kVariantNames[v], out), r.points[v], out,
+                        std::string("variants/") + kVariantNames[v]);
     }
   });
 }

@@ -384,33 +384,13 @@ void write_results(const Run& r) {
       h5::write(keys, "program", r.program_keys, "", "64-bit key of each chip's programming stream");
       h5::write(keys, "read", r.read_keys, "", "64-bit key of each chip's read stream");
     }
-    H5::Group sw = h5::group(root, "sweep");
-    std::vector<std::string> names;
-    for (const auto& a : c.sweep) names.push_back(a.key);
-    h5::write_strings(sw, "axes", names, "swept parameters, in point order (last fastest)");
-    for (const auto& a : c.sweep) h5::write(sw, a.key, a.values, "", "values of this axis");
+    write_sweep_axes(root, c);
     H5::Group ag = h5::group(root, "analog");
     h5::set_attr(ag, "level", dc.levels[dc.analog_level]);
     for (const auto& av : r.analog) {
       H5::Group g = h5::group(ag, av.name);
       h5::set_attr(g, "noise_variant", r.noise.at(av.noise_unit).name);
-      H5::Group pts = h5::group(g, "points");
-      std::vector<double> mean, lo, hi;
-      for (std::size_t p = 0; p < av.points.size(); ++p) {
-        H5::Group pg = h5::group(pts, point_name(p));
-        const auto vals = c.values_at(p);
-        for (std::size_t i = 0; i < vals.size(); ++i) h5::set_attr(pg, c.sweep[i].key, vals[i]);
-        write_records(pg, av.points[p], "chip");
-        const Summary s = summarize(av.points[p], c.mc.confidence);
-        mean.push_back(s.mean);
-        lo.push_back(s.lo);
-        hi.push_back(s.hi);
-      }
-      H5::Group sm = h5::group(g, "summary");
-      h5::set_attr(sm, "confidence", c.mc.confidence);
-      h5::write(sm, "accuracy_mean", mean, "1", "mean accuracy over chips per sweep point");
-      h5::write(sm, "accuracy_ci_lo", lo, "1", "lower end of the Student-t confidence interval of the mean");
-      h5::write(sm, "accuracy_ci_hi", hi, "1", "upper end of the Student-t confidence interval of the mean");
+      write_sweep_points(g, c, av.points);
     }
   };
   r.file->write(r.info, content);
@@ -432,10 +412,7 @@ void read_results(Run& r) {
     H5::Group ag = h5::open_group(root, "analog", out);
     for (auto& av : r.analog) {
       if (!ag.nameExists(av.name)) continue;
-      H5::Group pts = h5::open_group(h5::open_group(ag, av.name, out), "points", out);
-      for (std::size_t p = 0; p < av.points.size(); ++p)
-        if (pts.nameExists(point_name(p)))
-          read_records(h5::open_group(pts, point_name(p), out), av.points[p], out, "analog/" + av.name + "/" + point_name(p));
+      read_sweep_points(h5::open_group(ag, av.name, out), av.points, out, "analog/" + av.name);
     }
   });
 }

@@ -13,6 +13,7 @@
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
 #include "experiments/correctnet.hpp"
+#include "experiments/basisn.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
@@ -67,6 +68,11 @@ std::string parameter_reference() {
        "the hardware sections as for `aimc mc` (the analog evaluation).\n\n";
   s += section<NoiseParams>("[noise]");
   s += section<DenoiseParams>("[denoise]");
+  s += "## BasisN (`aimc basisn`)\n\n"
+       "`[model]`, `[data]`, `[mc]`, `[sweep]` and the hardware sections as for `aimc mc` (the Monte Carlo of both "
+       "models); `[xbar_cost]` the crossbar cost model (its crossbar size is `mapping.tile_rows` x `mapping.tile_cols`, "
+       "its coefficient arithmetic `basisn.coeff_mode`).\n\n";
+  s += section<BasisnParams>("[basisn]");
   s += "## SNR and precision analysis (`aimc snr`)\n\n";
   s += section<SnrRunParams>("[snr]", "The model sections `[qs]`, `[is]` and `[qr]` take the keys of the SRAM "
                                       "sections below (circuit, technology, process variation, `technology` preset); "
