@@ -535,14 +535,17 @@ int run_basisn(const BasisnOptions& o) {
     }
     std::printf("cost per inference (standard mapping needs %lld crossbars of %dx%d):\n", r.standard_xbars,
                 bc.cost.xbar_rows, bc.cost.xbar_cols);
-    std::printf("  %8s  %-9s %12s %12s %12s   %12s %12s %12s   %9s\n", "n_xbar", "standard", "cycles", "energy/J",
-                "EDP/Js", "BasisN cyc", "energy/J", "EDP/Js", "EDP ratio");
+    std::printf("  (cycles: latency in crossbar read cycles of %g s, write-and-verify included)\n", bc.cost.t_read_s);
+    std::printf("  %8s  %-9s %12s %12s %12s   %12s %12s %12s   %9s %9s\n", "n_xbar", "standard", "cycles", "energy/J",
+                "EDP/Js", "BasisN cyc", "energy/J", "EDP/Js", "cyc ratio", "EDP ratio");
     for (const auto& row : r.cost) {
       const auto& s = row.standard;
       const auto& b = row.basisn;
-      std::printf("  %8lld  %-9s %12.4g %12.4g %12.4g   %12.4g %12.4g %12.4g   %9.3g\n", row.n_xbar, s.mapping.c_str(),
-                  s.cycles, s.energy_J, s.edp_Js, b.feasible ? b.cycles : kNaN, b.feasible ? b.energy_J : kNaN,
-                  b.feasible ? b.edp_Js : kNaN, b.feasible && s.edp_Js > 0 ? b.edp_Js / s.edp_Js : kNaN);
+      const double cs = s.latency_s / bc.cost.t_read_s, cb = b.latency_s / bc.cost.t_read_s;
+      std::printf("  %8lld  %-9s %12.4g %12.4g %12.4g   %12.4g %12.4g %12.4g   %9.3g %9.3g\n", row.n_xbar,
+                  s.mapping.c_str(), cs, s.energy_J, s.edp_Js, b.feasible ? cb : kNaN, b.feasible ? b.energy_J : kNaN,
+                  b.feasible ? b.edp_Js : kNaN, b.feasible && cs > 0 ? cb / cs : kNaN,
+                  b.feasible && s.edp_Js > 0 ? b.edp_Js / s.edp_Js : kNaN);
     }
     if (r.crossover >= 0) std::printf("standard mapping's EDP below BasisN's from n_xbar = %lld on\n", r.crossover);
     else std::printf("BasisN's EDP is below the standard mapping's at every n_xbar of the sweep\n");

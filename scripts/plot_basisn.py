@@ -45,6 +45,7 @@ def load(path):
             b = lg["basis"]
             r["L"], r["M"] = int(b.shape[0]), int(b.shape[1])
             r["n_xbar"] = np.asarray(f["cost/n_xbar"][()], dtype=float)
+            r["t_read"] = float(f["resolved"].attrs["xbar_cost.t_read_s"])
             r["cost"] = {}
             for v in VARIANTS:
                 g = f["cost"][v]
@@ -78,18 +79,19 @@ def report(r):
                   f"{b['mean'][i]:.4f} [{b['ci_lo'][i]:.4f}, {b['ci_hi'][i]:.4f}] (n={b['n'][i]}) | "
                   f"{'yes' if ok else 'no'} |")
     cs, cb = r["cost"]["standard"], r["cost"]["basisn"]
-    print("\ncost per inference:\n")
+    t = r["t_read"]
+    print(f"\ncost per inference (cycles: latency in crossbar read cycles of {t:g} s, write-and-verify included):\n")
     print("| n_xbar | standard mapping | cycles | energy (J) | EDP (J s) | BasisN cycles | energy (J) | EDP (J s) | "
           "cycles ratio | EDP ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for i, n in enumerate(r["n_xbar"]):
+        c0 = cs["latency"][i] / t
         if cb["feasible"][i]:
-            bn = f"{cb['cycles'][i]:.4g} | {cb['energy'][i]:.3g} | {cb['edp'][i]:.3g} | " \
-                 f"{cb['cycles'][i] / cs['cycles'][i]:.3g} | {cb['edp'][i] / cs['edp'][i]:.3g}"
+            c1 = cb["latency"][i] / t
+            bn = f"{c1:.4g} | {cb['energy'][i]:.3g} | {cb['edp'][i]:.3g} | {c1 / c0:.3g} | {cb['edp'][i] / cs['edp'][i]:.3g}"
         else:
             bn = "- | - | - | - | -"
-        print(f"| {n:g} | {cs['mapping'][i]} | {cs['cycles'][i]:.4g} | {cs['energy'][i]:.3g} | {cs['edp'][i]:.3g} | "
-              f"{bn} |")
+        print(f"| {n:g} | {cs['mapping'][i]} | {c0:.4g} | {cs['energy'][i]:.3g} | {cs['edp'][i]:.3g} | {bn} |")
     if r["crossover"] >= 0:
         print(f"\nthe standard mapping's EDP is below BasisN's from n_xbar = {r['crossover']} on")
     else:
