@@ -470,3 +470,211 @@ TEST_CASE("basisn: backward of both layers against the exact adjoint in double (
     }
   }
 }
+
+TEST_CASE("basisn: the shared basis is one tensor - its gradient is the sum over layers and one optimizer step moves it once") {
+  const Network ref = small_net();
+  Network bn = to_basisn(ref, options(36, 12));
+  const auto prods = product_nodes(bn);
+  REQUIRE(prods.size() == 2);
+  const ParamPtr basis = shared_basis(bn);
+  REQUIRE(basis != nullptr);
+  for (std::size_t i : prods) CHECK(bn.layer(i).params()[0].get() == basis.get());
+  const auto store = bn.parameter_store();
+  CHECK(std::count(store.begin(), store.end(), basis) == 1);
+  CHECK(store.size() == 1 + 2 * 3);
+  const auto raw = bn.parameters();
+  CHECK(std::count(raw.begin(), raw.end(), basis.get()) == 1);
+
+  Stream s(31, "test.basisn.shared");
+  const Matrix x = normal(5, ref.input_shape().size(), s);
+  bn.zero_grad();
+  const Matrix y = bn.forward(x, Mode::train);
+  const Matrix dl = normal(y.rows(), y.cols(), s);
+  bn.backward(dl);
+  const Matrix G = basis->grad;
+  // Each product node's contribution alone: its backward on the gradient the network passed it.
+  std::vector<Matrix> part;
+  for (std::size_t i : prods) {
+    const Matrix dy = bn.output_grad(i);
+    REQUIRE(dy.size() > 0);
+    basis->grad.setZero();
+    Matrix dx;
+    bn.layer(i).backward(dy, dx);
+    part.push_back(basis->grad);
+  }
+  const Matrix sum = part[0] + part[1];
+  // one float addition apart, in whatever order the network added them
+  CHECK(((G - sum).cwiseAbs().array() <= float(kU) * (part[0].cwiseAbs() + part[1].cwiseAbs()).array()).all());
+  // both layers contribute (a basis stepped by one layer's gradient would fail the check above)
+  CHECK(part[0].norm() > 1e-2 * G.norm());
+  CHECK(part[1].norm() > 1e-2 * G.norm());
+
+  // A fresh pass gives the same gradient; plain SGD (momentum 0, no decay on the basis) then moves
+  // the basis by exactly -lr G once: w - lr G up to one rounding of the product and one of the
+  // difference (FMA or not), which is far below lr |G| (the size of a second step).
+  bn.zero_grad();
+  bn.forward(x, Mode::train);
+  bn.backward(dl);
+  REQUIRE(basis->grad == G);
+  CHECK(!basis->decay);
+  OptimizerParams op;
+  op.kind = "sgd";
+  op.lr = 0.1;
+  op.momentum = 0;
+  auto opt = make_optimizer(op);
+  const Matrix before = basis->value;
+  opt->step(bn.parameters());
+  const Matrix expect = before - 0.1f * G;
+  const Matrix tol = 2 * float(kU) * (before.cwiseAbs() + 0.1f * G.cwiseAbs());
+  CHECK(((basis->value - expect).cwiseAbs().array() <= tol.array()).all());
+  CHECK((0.1f * G.cwiseAbs() - 10 * tol).maxCoeff() > 0);  // a second step would be visible
+  for (std::size_t i : prods) CHECK(bn.layer(i).params()[0]->value == basis->value);
+}
+
+TEST_CASE("basisn: to_basisn with M < L - fit error and coefficients recomputed in double and an orthonormal basis") {
+  const Network ref = small_net();
+  const int L = 36, M = 10;
+  std::vector<BasisLayerInfo> info;
+  const Network bn = to_basisn(ref, options(L, M), &info);
+  REQUIRE(info.size() == 2);
+  const MatrixD B = shared_basis(bn)->value.cast<double>();
+  REQUIRE(B.rows() == L);
+  REQUIRE(B.cols() == M);
+  // Orthonormal columns: the double eigenvectors (orthonormal to ~L eps_double) rounded to float,
+  // B_f = B + D with |D| <= u |B|: |(B_f^T B_f - I)_ij| <= 2u |b_i| |b_j| + u^2 = 2u (+ 1e-12 for the
+  // solver and the double product).
+  CHECK((B.transpose() * B - MatrixD::Identity(M, M)).cwiseAbs().maxCoeff() <= 2 * kU + 1e-12);
+
+  struct Src {
+    std::size_t node;
+    int C, taps, G, S;
+  };
+  // conv: 3x3 taps over 5 channels, g = 4, 2 segments; dense: 144 inputs, 1 tap, g = 36, 4 segments
+  const Src srcs[] = {{0, 5, 9, 4, 2}, {3, 144, 1, 36, 4}};
+  for (std::size_t l = 0; l < 2; ++l) {
+    const Src& sr = srcs[l];
+    CAPTURE(ref.name(sr.node));
+    CHECK(info[l].name == ref.name(sr.node));
+    CHECK(info[l].segments == sr.S);
+    const MatrixD W = dynamic_cast<const MatmulLayer&>(ref.layer(sr.node)).weight().cast<double>();
+    const auto& comb = dynamic_cast<const BasisCombine&>(bn.layer(bn.find(ref.name(sr.node))));
+    const MatrixD C = comb.params()[0]->value.cast<double>();
+    REQUIRE(C.rows() == sr.S * M);
+    REQUIRE(C.cols() == W.cols());
+    CHECK(comb.params()[1]->value == ref.layer(sr.node).params()[1]->value);  // the bias is kept
+    double err2 = 0, bound2 = 0;
+    for (int s = 0; s < sr.S; ++s)
+      for (Eigen::Index n = 0; n < W.cols(); ++n) {
+        // W_s column n: taps major, the group's channels minor, zero rows for channels >= C
+        VectorD ws = VectorD::Zero(L);
+        for (int t = 0; t < sr.taps; ++t)
+          for (int c = 0; c < sr.G && s * sr.G + c < sr.C; ++c) ws(t * sr.G + c) = W(Eigen::Index(t) * sr.C + s * sr.G + c, n);
+        const VectorD cs = C.block(Eigen::Index(s) * M, n, M, 1);
+        // C_s = B^T W_s: a float sum of L products per coefficient
+        const VectorD ct = B.transpose() * ws, cta = B.cwiseAbs().transpose() * ws.cwiseAbs();
+        CHECK(((cs - ct).cwiseAbs().array() <= gamma_n(L + 1) * cta.array()).all());
+        err2 += (ws - B * cs).squaredNorm();
+        // the library forms W_s - B C_s in float: each entry within gamma_(M+1) (|w| + sum |B||C|)
+        bound2 += (gamma_n(M + 1) * (ws.cwiseAbs() + B.cwiseAbs() * cs.cwiseAbs())).squaredNorm();
+      }
+    const double norm = W.norm(), fit = std::sqrt(err2) / norm;
+    CHECK(std::abs(info[l].fit_error - fit) <= std::sqrt(bound2) / norm + 1e-12);
+    CHECK(fit > 1e-2);  // M < L leaves a residual: the check above compares two non-trivial numbers
+    CHECK(info[l].rows == W.rows());
+    CHECK(info[l].cols == W.cols());
+  }
+}
+
+TEST_CASE("basisn: to_basisn is a pure function of the weights - bit-identical runs and clones - and sets flags and quantization") {
+  Network ref = small_net();
+  const BasisOptions o = options(36, 10);
+  Network a = to_basisn(ref, o), b = to_basisn(ref, o), c = to_basisn(ref.clone(), o);
+  Stream s(33, "test.basisn.pure");
+  const Matrix x = normal(4, ref.input_shape().size(), s);
+  const auto sa = a.parameter_store(), sb = b.parameter_store(), sc = c.parameter_store();
+  REQUIRE(sa.size() == sb.size());
+  REQUIRE(sa.size() == sc.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    CHECK(sa[i]->value == sb[i]->value);
+    CHECK(sa[i]->value == sc[i]->value);
+    CHECK(sa[i].get() != sb[i].get());
+  }
+  const Matrix ya = a.forward(x);
+  CHECK(ya == b.forward(x));
+  CHECK(ya == c.forward(x));
+
+  // Only the dense layer converted: the conv is copied into new tensors, detached from the source.
+  Network d = to_basisn(ref, options(36, 10, "1"));
+  REQUIRE(d.size() == ref.size() + 1);
+  CHECK(product_nodes(d) == std::vector<std::size_t>{3});
+  CHECK(d.layer(0).params()[0].get() != ref.layer(0).params()[0].get());
+  const Matrix yd = d.forward(x);
+  ref.layer(0).params()[0]->value.setConstant(3.f);
+  ref.layer(3).params()[0]->value.setConstant(-1.f);
+  CHECK(d.forward(x) == yd);
+  CHECK(a.forward(x) == ya);
+
+  // set_basis_trainable: basis, coefficients (+ combine bias), everything else; the product bias stays frozen
+  for (const auto& [fb, fc, fo] : {std::tuple{false, true, false}, std::tuple{true, false, true}}) {
+    CAPTURE(fb);
+    set_basis_trainable(d, fb, fc, fo);
+    CHECK(d.layer(3).params()[0]->trainable == fb);
+    CHECK(!d.layer(3).params()[1]->trainable);
+    CHECK(d.layer(4).params()[0]->trainable == fc);
+    CHECK(d.layer(4).params()[1]->trainable == fc);
+    CHECK(d.layer(0).params()[0]->trainable == fo);
+    CHECK(d.layer(0).params()[1]->trainable == fo);
+  }
+
+  // set_coefficient_quantization reaches every basis_combine (spec and forward)
+  BasisOptions q = o;
+  q.coeff_bits = 3;
+  q.coeff_mode = "uniform";
+  Network e = to_basisn(ref.clone(), q);
+  for (std::size_t i : product_nodes(e)) {
+    const LayerSpec sp = e.layer(i + 1).spec();
+    CHECK(sp.kind == "basis_combine");
+    CHECK(sp.get("coeff_bits") == 3);
+    CHECK(sp.get_string("coeff_mode") == "uniform");
+  }
+  set_coefficient_quantization(a, 4, "pow2");
+  int combines = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (const auto* cb = dynamic_cast<const BasisCombine*>(&a.layer(i))) {
+      ++combines;
+      CHECK(cb->coeff_bits() == 4);
+      CHECK(a.layer(i).spec().get("coeff_bits") == 4);
+      CHECK(a.layer(i).spec().get_string("coeff_mode") == "pow2");
+    }
+  CHECK(combines == 2);
+  CHECK(a.forward(x) != ya);  // 4-bit coefficients change the outputs
+  set_coefficient_quantization(a, 0, "pow2");
+  CHECK(a.forward(x) == ya);  // the float coefficients were kept
+  CHECK_THROWS_AS(set_coefficient_quantization(a, 1, "pow2"), Error);
+  CHECK_THROWS_AS(set_coefficient_quantization(a, 4, "log"), Error);
+}
+
+TEST_CASE("basisn: model files keep the outputs bit for bit and the basis one shared tensor") {
+  Network bn = to_basisn(small_net(), options(36, 10));
+  set_coefficient_quantization(bn, 4, "pow2");
+  Stream s(35, "test.basisn.file");
+  const Matrix x = normal(4, bn.input_shape().size(), s);
+  const Matrix y = bn.forward(x);
+  const auto path = std::filesystem::temp_directory_path() / "aimc_test_basisn.h5";
+  save_model(path.string(), bn, ModelMeta{.name = "basisn"});
+  auto m = load_model(path.string());
+  std::filesystem::remove(path);
+  REQUIRE(m.net.size() == bn.size());
+  CHECK(m.net.parameter_store().size() == bn.parameter_store().size());
+  const ParamPtr basis = shared_basis(m.net);
+  REQUIRE(basis != nullptr);
+  const auto prods = product_nodes(m.net);
+  CHECK(prods == product_nodes(bn));
+  for (std::size_t i : prods) CHECK(m.net.layer(i).params()[0].get() == basis.get());
+  CHECK(basis->value == shared_basis(bn)->value);
+  for (std::size_t i = 0; i < bn.size(); ++i) {
+    CHECK(m.net.name(i) == bn.name(i));
+    CHECK(m.net.layer(i).spec().args == bn.layer(i).spec().args);
+  }
+  CHECK(m.net.forward(x) == y);
+}
