@@ -678,3 +678,127 @@ TEST_CASE("basisn: model files keep the outputs bit for bit and the basis one sh
   }
   CHECK(m.net.forward(x) == y);
 }
+
+TEST_CASE("basisn: on a chip every basis_product layer reads one physical array") {
+  const Network bn = to_basisn(small_net(), options(36, 8));
+  AnalogConfig c;
+  c.mapping.readout = "ideal";
+  c.mapping.tile_rows = 16;  // the 36 x 8 basis on 3 x 2 tiles
+  c.mapping.tile_cols = 4;
+  c.rram.sigma_prog = 0.05;
+  Stream s(37, "test.basisn.analog");
+  const Matrix calib = normal(20, bn.input_shape().size(), s);
+  AnalogNetwork an(bn, c, calib);
+  REQUIRE(an.analog_layers() == product_nodes(bn));
+  auto chip1 = an.program(Stream(1, "test.basisn.prog"));
+  auto chip2 = an.program(Stream(2, "test.basisn.prog"));
+  REQUIRE(chip1->tiles(0).size() == 6);
+  REQUIRE(chip1->tiles(1).size() == 6);
+  for (std::size_t t = 0; t < 6; ++t) {
+    CAPTURE(t);
+    const Matrix w0 = chip1->tiles(0)[t]->effective_weights();
+    CHECK(w0 == chip1->tiles(1)[t]->effective_weights());       // the same devices
+    CHECK(w0 != chip2->tiles(0)[t]->effective_weights());       // another chip, other devices
+    CHECK(chip2->tiles(0)[t]->effective_weights() == chip2->tiles(1)[t]->effective_weights());
+  }
+  // Control: equal weights in two tensors are two arrays (independent draws); one bound tensor is one.
+  Network n(Shape{8, 1, 1});
+  n.add(make_layer({"dense", {{"in", 8}, {"out", 8}}}));
+  n.add(make_layer({"relu", {{"c", 8}, {"h", 1}, {"w", 1}}}));
+  n.add(make_layer({"dense", {{"in", 8}, {"out", 8}}}));
+  Stream init(3, "test.basisn.init2");
+  n.init(init);
+  n.layer(2).params()[0]->value = n.layer(0).params()[0]->value;
+  for (bool bound : {false, true}) {
+    CAPTURE(bound);
+    if (bound) n.layer(2).bind(0, n.layer(0).params()[0]);
+    AnalogNetwork a2(n, c, normal(10, 8, s));
+    auto chip = a2.program(Stream(1, "test.basisn.prog"));
+    REQUIRE(chip->tiles(0).size() == 2);
+    for (std::size_t t = 0; t < 2; ++t)
+      CHECK((chip->tiles(0)[t]->effective_weights() == chip->tiles(1)[t]->effective_weights()) == bound);
+  }
+}
+
+TEST_CASE("basisn: analog evaluation of a BasisN network is the same with 1 and 2 threads") {
+  const Network bn = to_basisn(small_net(), options(36, 8));
+  AnalogConfig c;
+  c.mapping.tile_rows = 16;
+  c.mapping.tile_cols = 4;
+  c.rram.sigma_prog = 0.05;
+  c.rram.sigma_read = 0.02;
+  c.adc.sigma_adc_lsb = 0.5;
+  Stream s(39, "test.basisn.threads");
+  AnalogNetwork an(bn, c, normal(40, bn.input_shape().size(), s));
+  const Matrix x = an.prefix(normal(400, bn.input_shape().size(), s));
+  VectorI labels(400);
+  for (int i = 0; i < 400; ++i) labels(i) = i % 3;
+  // chunks of 200 samples: the digital basis_combine of the conv layer runs its parallel loop
+  const int chunk = 200;
+  CHECK(double(chunk) * double(bn.layer(1).macs()) >= detail::kParallelWork);
+  auto run = [&](int threads) {
+    Threads t(threads);
+    return an.program(Stream(5, "test.basisn.prog"))->evaluate(x, labels, Stream(5, "test.basisn.read"), chunk, 400);
+  };
+  const AnalogStats a = run(1), b = run(2);
+  CHECK(a.total == 400);
+  CHECK(a.adc_conversions > 0);
+  CHECK(a.correct == b.correct);
+  CHECK(a.total == b.total);
+  CHECK(a.loss_sum == b.loss_sum);
+  CHECK(a.adc_saturated == b.adc_saturated);
+  CHECK(a.adc_conversions == b.adc_conversions);
+  CHECK(a.dac_saturated == b.dac_saturated);
+  CHECK(a.signal == b.signal);
+  CHECK(a.noise == b.noise);
+  CHECK(a.snr_samples == b.snr_samples);
+  REQUIRE(a.noise.size() == 2);
+  CHECK(a.noise[0] > 0);  // read noise is on: identical stats are not identical zeros
+}
+
+TEST_CASE("basisn: bad layer specs and conversion options are errors naming the argument") {
+  auto product = [](long long length, long long size) {
+    return LayerSpec{"basis_product",
+                     {{"in_c", 4}, {"in_h", 5}, {"in_w", 5}, {"kernel", 3}, {"stride", 1}, {"pad", 1}, {"length", length}, {"size", size}}};
+  };
+  auto combine = [](long long bits, std::string mode) {
+    return LayerSpec{"basis_combine",
+                     {{"segments", 2}, {"size", 4}, {"out", 3}, {"h", 2}, {"w", 2}, {"coeff_bits", bits}, {"coeff_mode", std::move(mode)}}};
+  };
+  CHECK(error_of(product(18, 4)).empty());
+  CHECK(error_of(product(18, 18)).empty());
+  CHECK(error_of(combine(0, "pow2")).empty());
+  CHECK(error_of(combine(16, "uniform")).empty());
+  LayerSpec grouped = product(18, 4);
+  grouped.args.emplace_back("groups", 2LL);
+  for (const auto& [e, kind, arg] :
+       {std::tuple{error_of(product(20, 4)), "basis_product", "'length'"},  // not a multiple of 9 taps
+        std::tuple{error_of(product(18, 19)), "basis_product", "'size'"},   // M > L
+        std::tuple{error_of(product(18, 0)), "basis_product", "'size'"},
+        std::tuple{error_of(grouped), "basis_product", "'groups'"},
+        std::tuple{error_of(combine(1, "pow2")), "basis_combine", "'coeff_bits'"},
+        std::tuple{error_of(combine(17, "uniform")), "basis_combine", "'coeff_bits'"},
+        std::tuple{error_of(combine(4, "log")), "basis_combine", "'coeff_mode'"}}) {
+    CAPTURE(e);
+    CHECK(e.find(kind) != std::string::npos);
+    CHECK(e.find(arg) != std::string::npos);
+  }
+  CHECK(error_of(combine(4, "log")).find("log") != std::string::npos);
+
+  const Network ref = small_net();
+  CHECK(basisn_error(ref, options(36, 36)).empty());
+  Network grouped_net(Shape{4, 5, 5});
+  grouped_net.add(make_layer({"conv2d", {{"in_c", 4}, {"in_h", 5}, {"in_w", 5}, {"out_c", 4}, {"kernel", 3}, {"stride", 1}, {"pad", 1}, {"groups", 2}}}));
+  for (const auto& [e, key, what] :
+       {std::tuple{basisn_error(ref, options(36, 37)), "basisn.size", "37"},
+        std::tuple{basisn_error(ref, options(36, 0)), "basisn.size", "0"},
+        std::tuple{basisn_error(ref, options(0, 1)), "basisn.length", "0"},
+        std::tuple{basisn_error(ref, options(20, 4)), "basisn.length", "20"},  // 3x3 taps do not divide 20
+        std::tuple{basisn_error(ref, options(36, 4, "2")), "basisn.layers", "2"},  // 2 matmul layers: 0, 1
+        std::tuple{basisn_error(ref, options(36, 4, "x")), "basisn.layers", "x"},
+        std::tuple{basisn_error(grouped_net, options(36, 4)), "basisn.layers", "grouped"}}) {
+    CAPTURE(e);
+    CHECK(e.find(key) != std::string::npos);
+    CHECK(e.find(what) != std::string::npos);
+  }
+}
