@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Process-level test of issue 13, "bad input never crashes" (registered in tests/experiments/CMakeLists.txt).
-# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, snr, params) must be:
+# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr, params) must be:
 #   exit status 1 (an internal error, a bug, would be 3; a crash 134/139; CLI11's own codes 105-115),
 #   exactly one line on stderr, starting "aimc: error: " and naming what was wrong (file, key, option),
 #   nothing on stdout,
@@ -322,6 +322,38 @@ dn_case "section misspelt" "c.toml: denoize: unknown key (did you mean 'denoise'
 dn_case "rank images beyond the training set" "c.toml: denoise.rank_images~~exceeds the 60000 training images" \
   '[data]' 'subset = 20' 'calibration = 16' '[denoise]' 'rank_images = 60001'
 [ -e keep.blocks ] && fail_now "denoise" "a failed denoise run created keep.blocks"
+
+# ---- basisn ----------------------------------------------------------------------------------------
+bn_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" '[data]' 'subset = 20' 'calibration = 16' "$@"
+  expect_error "basisn: $name" "$want" basisn c.toml --out keep.h5 --force --quiet --no-progress
+}
+expect_error "basisn: missing config" "config is required" basisn
+bn_case "key misspelt" "c.toml: basisn.lenght: unknown key (did you mean 'length'?)" '[basisn]' 'lenght = 8'
+bn_case "section misspelt" "c.toml: basis: unknown key (did you mean 'basisn'?)" '[basis]' 'size = 8'
+bn_case "size beyond length" "c.toml: basisn.size: 9 exceeds basisn.length = 8" '[basisn]' 'length = 8' 'size = 9'
+bn_case "init unknown" "c.toml: basisn.init: \"foo\": must be pretrained or scratch" '[basisn]' 'init = "foo"'
+bn_case "coeff_mode unknown" "c.toml: basisn.coeff_mode: \"log\": must be pow2 or uniform" '[basisn]' 'coeff_mode = "log"'
+bn_case "coeff_bits 1" "c.toml: basisn.coeff_bits: 1: must be 0 (float) or 2..16" '[basisn]' 'coeff_bits = 1'
+bn_case "coeff_bits 17" "c.toml: parameter 'basisn.coeff_bits' = 17" '[basisn]' 'coeff_bits = 17'
+bn_case "n_xbar not numbers" "c.toml: basisn.n_xbar: \"2,x\"" '[basisn]' 'n_xbar = "2,x"'
+bn_case "n_xbar fractional" "c.toml: basisn.n_xbar: \"2.5\": crossbar counts must be integers" '[basisn]' 'n_xbar = "2.5"'
+bn_case "n_xbar zero" "c.toml: basisn.n_xbar: \"0,2\"" '[basisn]' 'n_xbar = "0,2"'
+bn_case "xbar_rows set" "c.toml: xbar_cost.xbar_rows: is set by mapping.tile_rows" '[xbar_cost]' 'xbar_rows = 64'
+bn_case "xbar_cols set" "c.toml: xbar_cost.xbar_cols: is set by mapping.tile_cols" '[xbar_cost]' 'xbar_cols = 64'
+bn_case "coefficients set" "c.toml: xbar_cost.coefficients: is set by basisn.coeff_mode" '[xbar_cost]' 'coefficients = "uniform"'
+bn_case "n_wv out of range" "c.toml: parameter 'xbar_cost.n_wv' = 0: must be in" '[xbar_cost]' 'n_wv = 0'
+bn_case "adc_bits out of range" "c.toml: parameter 'xbar_cost.adc_bits' = 41" '[xbar_cost]' 'adc_bits = 41'
+bn_case "xbar_cost key unknown" "c.toml: xbar_cost.n_wvv: unknown key (did you mean 'n_wv'?)" '[xbar_cost]' 'n_wvv = 3'
+bn_case "layers out of range" "c.toml: parameter 'basisn.layers' = \"0,7\": ordinal 7 out of range" '[basisn]' 'layers = "0,7"'
+bn_case "train_images beyond the training set" "c.toml: basisn.train_images~~exceeds the 60000 training images" \
+  '[basisn]' 'train_images = 60001'
+conf c.toml '[model]' 'path = "missing.h5"' '[data]' 'subset = 20' 'calibration = 16'
+expect_error "basisn: missing model" "c.toml: model.path = \"missing.h5\": model file not found" \
+  basisn c.toml --out keep.h5 --force --quiet --no-progress
+[ -e keep.basisn.h5 ] && fail_now "basisn" "a failed basisn run created keep.basisn.h5"
 
 # ---- hardnn ----------------------------------------------------------------------------------------
 hd_case() {
