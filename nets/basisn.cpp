@@ -474,7 +474,11 @@ Network to_basisn(const Network& net, const BasisOptions& o, std::vector<BasisLa
           Ws.col(n) = Eigen::Map<const Eigen::VectorXf>(v.data(), L);
         }
         C.middleRows(Eigen::Index(sg) * M, M).noalias() = basis.transpose() * Ws;
-        err2 += double((Ws - basis * C.middleRows(Eigen::Index(sg) * M, M)).cast<double>().squaredNorm());
+        // Only the rows the layer reads: a zero-padded row of the segment meets a zero input.
+        const Matrix res = Ws - basis * C.middleRows(Eigen::Index(sg) * M, M);
+        const int taps = s.g.kh * s.g.kw, cg = std::min(s.group, s.in.c - sg * s.group);
+        for (int t = 0; t < taps; ++t)
+          err2 += res.middleRows(Eigen::Index(t) * s.group, cg).cast<double>().squaredNorm();
       }
       comb->params()[0]->value = C;
       comb->params()[1]->value = *s.b;

@@ -138,7 +138,9 @@ struct BasisLayerInfo {
   std::string name;
   long long rows = 0, cols = 0, positions = 0;  ///< K, N, P of the standard layer
   int segments = 0;                              ///< S
-  double fit_error = 0;  ///< ||W - W_basis||_F / ||W||_F right after the conversion (float coefficients)
+  /// ||W - W_basis||_F / ||W||_F right after the conversion (float coefficients), over the weights the
+  /// layer has (the zero-padded rows of a last segment meet zero inputs and are not counted).
+  double fit_error = 0;
 };
 
 /// Replaces each selected Dense/Conv2d node (groups = 1, kh kw dividing L) by a basis_product node

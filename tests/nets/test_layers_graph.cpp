@@ -23,6 +23,7 @@
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "nets/activation.hpp"
+#include "nets/basisn.hpp"
 #include "nets/batchnorm.hpp"
 #include "nets/compensation.hpp"
 #include "nets/denoise.hpp"
@@ -1123,6 +1124,14 @@ TEST_CASE("make_layer: spec round trip for the new kinds and every conv2d / pool
   layers.push_back(std::make_unique<Compensation>(4, 2, 3, 2, true));
   layers.push_back(std::make_unique<Denoise>(4, 2, 3, 2, Denoise::Form::residual));
   layers.push_back(std::make_unique<Denoise>(4, 1, 1, 4, Denoise::Form::probabilistic));
+  {
+    ConvGeometry g;
+    g.kh = 3, g.kw = 2, g.sh = 2, g.sw = 1, g.pad_top = 1, g.pad_left = 0, g.pad_bottom = 2, g.pad_right = 1, g.dw = 2;
+    layers.push_back(std::make_unique<BasisProduct>(Shape{5, 6, 7}, g, 18, 7));
+  }
+  layers.push_back(std::make_unique<BasisProduct>(Shape{50, 1, 1}, ConvGeometry::square(1, 1, 0), 16, 16));
+  layers.push_back(std::make_unique<BasisCombine>(3, 7, 4, 2, 5, 4, "pow2"));
+  layers.push_back(std::make_unique<BasisCombine>(2, 5, 3, 1, 1, 0, "uniform"));
   // Every registered kind is covered here: a new kind adds one line above.
   for (const auto& k : layer_kinds()) {
     CAPTURE(k.name);
