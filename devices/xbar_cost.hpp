@@ -108,7 +108,7 @@ struct CostResult {
   long long n_xbar = 0;      ///< crossbars available
   bool feasible = true;      ///< false: the mapping cannot run on n_xbar crossbars (see reason)
   std::string reason;        ///< why not feasible; empty when feasible
-  long long crossbars_used = 0;
+  long long crossbars_used = 0;  ///< holding weights; reprogram: the most one round writes, min(n_xbar, max_l T_l)
   double cycles = 0;         ///< in units of t_read_s
   double latency_s = 0, energy_J = 0, edp_Js = 0;
   double write_energy_J = 0, write_time_s = 0;   ///< per inference (reprogramming)

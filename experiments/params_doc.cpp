@@ -12,6 +12,7 @@
 #include "devices/sram_compute.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
+#include "devices/xbar_cost.hpp"
 #include "experiments/correctnet.hpp"
 #include "experiments/basisn.hpp"
 #include "experiments/denoise.hpp"
@@ -97,6 +98,10 @@ std::string parameter_reference() {
   s += section<Technology>("technology (in [sram_*])", "Defaults of the 65nm preset.");
   s += section<ProcessVariation>("process variation (in [sram_*])");
   s += section<MosfetParams>("[mosfet]");
+  s += "## Crossbar cost model (BasisN, issue 18)\n\n";
+  s += section<XbarCostParams>("[xbar_cost]", "Cycles, latency and energy of the standard, reprogramming and BasisN "
+                                              "mappings (devices/xbar_cost.hpp, where every formula is written out); "
+                                              "the ADC energy per conversion takes the `[adc_energy]` constants.");
   s += "## Training (`aimc train`)\n\n"
        "`aimc train --model NAME` takes these parameters as options; `aimc train CONFIG.toml` reads them from the "
        "config's sections below, `[train]` holding the keys of both training tables. The defaults shown are the "
