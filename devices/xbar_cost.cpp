@@ -42,7 +42,8 @@ std::span<const Param<XbarCostParams>> XbarCostParams::params() {
        "(e_mult_J + e_add_J per op)",
        "power-of-two coefficients as in BasisN (Eldebiky et al., arXiv:2407.03738)", {}, {"pow2", "uniform"}},
       {"digital_lanes", &P::digital_lanes, "1", "coefficient multiply-adds the digital unit does per read cycle",
-       "assumption, no published value: 16 lanes at about 1 GHz over a 100 ns cycle is 1600; sweep it",
+       "assumption, no published value: 1024 per 100 ns cycle is about 10 G shift-adds/s (16 adders at 640 MHz); "
+       "it sets BasisN's latency whenever the combination outlasts the basis reads: sweep it",
        between(1, 1e9)},
       {"digital_pipelined", &P::digital_pipelined, "",
        "the coefficient combination overlaps the basis reads (a layer takes the max of the two) or follows them "
