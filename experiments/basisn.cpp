@@ -161,7 +161,7 @@ struct Run : ModelRun<McConfig> {
   long long standard_xbars = 0, basis_xbars = 0;
   std::vector<CostRow> cost;
   long long crossover = -1;  ///< smallest n_xbar at which the standard mapping's EDP is below BasisN's (-1: none)
-  std::vector<std::int64_t> program_keys, read_keys;
+  TrialKeys keys;
   std::vector<nets::EpochLog> log;
   std::vector<std::string> log_phase;
 };
@@ -224,11 +224,7 @@ void write_results(const Run& r) {
     write_resolved_analog(res, c.analog);
   };
   content.groups = [&](H5::Group& root) {
-    {
-      H5::Group keys = h5::group(root, "trial_keys");
-      h5::write(keys, "program", r.program_keys, "", "64-bit key of each chip's programming stream");
-      h5::write(keys, "read", r.read_keys, "", "64-bit key of each chip's read stream");
-    }
+    r.keys.write(root, "chip");
     write_sweep_axes(root, c);
     {
       H5::Group lg = h5::group(root, "layers");
@@ -460,10 +456,7 @@ int run_basisn(const BasisnOptions& o) {
   // Stage 4: Monte Carlo over chips.
   const std::size_t P = c.points();
   for (auto& vi : r.variants) vi.points.assign(P, PointRecords(c.mc.trials));
-  for (int t = 0; t < c.mc.trials; ++t) {
-    r.program_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.program", {std::uint64_t(t)}).key()));
-    r.read_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.read", {std::uint64_t(t)}).key()));
-  }
+  r.keys = TrialKeys(c.mc.seed, c.mc.trials);
   Scheduler sched(
       o.out, kRecord,
       [&](const Job& job, std::span<const double> d) {

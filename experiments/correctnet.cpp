@@ -217,7 +217,7 @@ struct Run : ModelRun<McConfig> {
   std::array<SearchOutcome, kBackbones> outcome;
   std::array<VariantInfo, kVariants> variants;
   std::vector<std::vector<PointRecords>> points;  // [variant][point]
-  std::vector<std::int64_t> program_keys, read_keys;
+  TrialKeys keys;
   int half_point = -1;  // first sweep point where the baseline's mean accuracy < half its clean accuracy
 };
 
@@ -257,11 +257,7 @@ void write_results(const Run& r) {
     write_resolved_analog(res, c.analog);
   };
   content.groups = [&](H5::Group& root) {
-    {
-      H5::Group keys = h5::group(root, "trial_keys");
-      h5::write(keys, "program", r.program_keys, "", "64-bit key of each trial's programming stream");
-      h5::write(keys, "read", r.read_keys, "", "64-bit key of each trial's read stream");
-    }
+    r.keys.write(root, "trial");
     write_sweep_axes(root, c);
     {
       H5::Group st = h5::group(root, "sites");
@@ -565,10 +561,7 @@ int run_correctnet(const CorrectnetOptions& o) {
   // Evaluation state.
   const std::size_t P = c.points();
   for (std::size_t v = 0; v < kVariants; ++v) r.points.emplace_back(P, PointRecords(c.mc.trials));
-  for (int t = 0; t < c.mc.trials; ++t) {
-    r.program_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.program", {std::uint64_t(t)}).key()));
-    r.read_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.read", {std::uint64_t(t)}).key()));
-  }
+  r.keys = TrialKeys(c.mc.seed, c.mc.trials);
   for (std::size_t v = 0; v < kVariants; ++v) r.variants[v].model_file = stage_files[v];
 
   // Search records: reward, accuracy, extra parameters, extra MACs. Evaluation records: accuracy, loss.

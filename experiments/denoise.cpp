@@ -223,7 +223,7 @@ struct Run : ModelRun<McConfig> {
   std::map<std::size_t, NoiseVariant> noise;       ///< by unit
   std::vector<std::vector<std::vector<BudgetPick>>> picks;  ///< [level][form][budget]
   std::vector<AnalogVariant> analog;
-  std::vector<std::int64_t> program_keys, read_keys;
+  TrialKeys keys;
 
   std::size_t unit(std::size_t level, int form, Code code) const {
     const std::size_t F = dc->forms.size();
@@ -379,11 +379,7 @@ void write_results(const Run& r) {
         h5::set_attr(fg, "target_budget", target);
       }
     }
-    {
-      H5::Group keys = h5::group(root, "trial_keys");
-      h5::write(keys, "program", r.program_keys, "", "64-bit key of each chip's programming stream");
-      h5::write(keys, "read", r.read_keys, "", "64-bit key of each chip's read stream");
-    }
+    r.keys.write(root, "chip");
     write_sweep_axes(root, c);
     H5::Group ag = h5::group(root, "analog");
     h5::set_attr(ag, "level", dc.levels[dc.analog_level]);
@@ -595,10 +591,7 @@ int run_denoise(const DenoiseOptions& o) {
       r.analog.push_back(av);
     }
   }
-  for (int t = 0; t < c.mc.trials; ++t) {
-    r.program_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.program", {std::uint64_t(t)}).key()));
-    r.read_keys.push_back(std::int64_t(Stream(std::uint64_t(c.mc.seed), "mc.read", {std::uint64_t(t)}).key()));
-  }
+  r.keys = TrialKeys(c.mc.seed, c.mc.trials);
 
   Scheduler sched(
       o.out, kRecord,

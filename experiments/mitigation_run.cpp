@@ -9,6 +9,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "core/stats.hpp"
 
 namespace aimc::experiments {
@@ -92,6 +93,19 @@ void read_sweep_points(const H5::Group& g, std::vector<PointRecords>& points, co
   for (std::size_t p = 0; p < points.size(); ++p)
     if (pts.nameExists(point_name(p)))
       read_records(h5::open_group(pts, point_name(p), file), points[p], file, where + "/" + point_name(p));
+}
+
+TrialKeys::TrialKeys(int seed, int trials) {
+  for (int t = 0; t < trials; ++t) {
+    program.push_back(std::int64_t(Stream(std::uint64_t(seed), "mc.program", {std::uint64_t(t)}).key()));
+    read.push_back(std::int64_t(Stream(std::uint64_t(seed), "mc.read", {std::uint64_t(t)}).key()));
+  }
+}
+
+void TrialKeys::write(H5::Group& root, const std::string& what) const {
+  H5::Group keys = h5::group(root, "trial_keys");
+  h5::write(keys, "program", program, "", "64-bit key of each " + what + "'s programming stream");
+  h5::write(keys, "read", read, "", "64-bit key of each " + what + "'s read stream");
 }
 
 void write_sweep_axes(H5::Group& root, const McConfig& c) {

@@ -46,6 +46,16 @@ void write_sweep_points(H5::Group& g, const McConfig& c, const std::vector<Point
 /// Reads g/points back for --resume (points missing from the file stay empty); `where` names g.
 void read_sweep_points(const H5::Group& g, std::vector<PointRecords>& points, const std::string& file,
                        const std::string& where);
+/// The 64-bit keys of the chip streams run_trial draws from, Stream(seed, "mc.program" / "mc.read",
+/// {trial}) for trials 0..trials-1 (bit patterns as int64), written as /trial_keys/program and read.
+struct TrialKeys {
+  std::vector<std::int64_t> program, read;
+  TrialKeys() = default;
+  TrialKeys(int seed, int trials);
+  /// Group "trial_keys" of root; `what` names a trial in the descriptions ("chip", "trial").
+  void write(H5::Group& root, const std::string& what) const;
+};
+
 /// The /sweep group: dataset "axes" (the swept keys in point order, last fastest) and one dataset of
 /// values per axis.
 void write_sweep_axes(H5::Group& root, const McConfig& c);
