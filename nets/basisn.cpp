@@ -90,29 +90,13 @@ std::unique_ptr<Layer> BasisProduct::make(const LayerSpec& spec) {
   detail::Args a(spec, {"in_c", "in_h", "in_w", "kernel", "stride", "pad", "kernel_shape", "strides", "pads",
                         "dilations", "length", "size"});
   const Shape in{a("in_c"), a("in_h"), a("in_w")};
-  const int pad = a("pad");
-  ConvGeometry g = ConvGeometry::square(a("kernel"), a("stride"), pad);
-  const auto k = a.ints("kernel_shape", 2, {g.kh, g.kw});
-  const auto s = a.ints("strides", 2, {g.sh, g.sw});
-  const auto p = a.ints("pads", 4, {pad, pad, pad, pad});
-  const auto d = a.ints("dilations", 2, {1, 1});
-  g.kh = k[0], g.kw = k[1];
-  g.sh = s[0], g.sw = s[1];
-  g.pad_top = p[0], g.pad_left = p[1], g.pad_bottom = p[2], g.pad_right = p[3];
-  g.dh = d[0], g.dw = d[1];
+  const ConvGeometry g = ConvGeometry::from_args(a);
   return std::make_unique<BasisProduct>(in, g, a("length"), a("size"));
 }
 
 LayerSpec BasisProduct::spec() const {
-  const ConvGeometry& g = conv_.geometry();
-  LayerSpec s{"basis_product",
-              {{"in_c", in_.c}, {"in_h", in_.h}, {"in_w", in_.w}, {"kernel", g.kh}, {"stride", g.sh}, {"pad", g.pad_top}}};
-  using L = std::vector<long long>;
-  if (g.kw != g.kh) s.args.emplace_back("kernel_shape", L{g.kh, g.kw});
-  if (g.sw != g.sh) s.args.emplace_back("strides", L{g.sh, g.sw});
-  if (g.pad_left != g.pad_top || g.pad_bottom != g.pad_top || g.pad_right != g.pad_top)
-    s.args.emplace_back("pads", L{g.pad_top, g.pad_left, g.pad_bottom, g.pad_right});
-  if (g.dh != 1 || g.dw != 1) s.args.emplace_back("dilations", L{g.dh, g.dw});
+  LayerSpec s{"basis_product", {{"in_c", in_.c}, {"in_h", in_.h}, {"in_w", in_.w}}};
+  conv_.geometry().to_args(s);
   s.args.emplace_back("length", (long long)length_);
   s.args.emplace_back("size", (long long)size_);
   return s;

@@ -71,8 +71,14 @@ std::unique_ptr<Layer> Conv2d::make(const LayerSpec& spec) {
                         "dilations", "groups"});
   const Shape in{a("in_c"), a("in_h"), a("in_w")};
   const int out_c = a("out_c");
+  ConvGeometry g = ConvGeometry::from_args(a);
+  g.groups = a.opt("groups", 1);
+  return std::make_unique<Conv2d>(in, out_c, g);
+}
+
+ConvGeometry ConvGeometry::from_args(const detail::Args& a) {
   const int pad = a("pad");
-  ConvGeometry g = ConvGeometry::square(a("kernel"), a("stride"), pad);
+  ConvGeometry g = square(a("kernel"), a("stride"), pad);
   const auto k = a.ints("kernel_shape", 2, {g.kh, g.kw});
   const auto s = a.ints("strides", 2, {g.sh, g.sw});
   const auto p = a.ints("pads", 4, {pad, pad, pad, pad});
@@ -81,20 +87,24 @@ std::unique_ptr<Layer> Conv2d::make(const LayerSpec& spec) {
   g.sh = s[0], g.sw = s[1];
   g.pad_top = p[0], g.pad_left = p[1], g.pad_bottom = p[2], g.pad_right = p[3];
   g.dh = d[0], g.dw = d[1];
-  g.groups = a.opt("groups", 1);
-  return std::make_unique<Conv2d>(in, out_c, g);
+  return g;
+}
+
+void ConvGeometry::to_args(LayerSpec& s) const {
+  s.args.emplace_back("kernel", (long long)kh);
+  s.args.emplace_back("stride", (long long)sh);
+  s.args.emplace_back("pad", (long long)pad_top);
+  using L = std::vector<long long>;
+  if (kw != kh) s.args.emplace_back("kernel_shape", L{kh, kw});
+  if (sw != sh) s.args.emplace_back("strides", L{sh, sw});
+  if (pad_left != pad_top || pad_bottom != pad_top || pad_right != pad_top)
+    s.args.emplace_back("pads", L{pad_top, pad_left, pad_bottom, pad_right});
+  if (dh != 1 || dw != 1) s.args.emplace_back("dilations", L{dh, dw});
 }
 
 LayerSpec Conv2d::spec() const {
-  LayerSpec s{"conv2d",
-              {{"in_c", in_.c}, {"in_h", in_.h}, {"in_w", in_.w}, {"out_c", out_.c}, {"kernel", g_.kh},
-               {"stride", g_.sh}, {"pad", g_.pad_top}}};
-  using L = std::vector<long long>;
-  if (g_.kw != g_.kh) s.args.emplace_back("kernel_shape", L{g_.kh, g_.kw});
-  if (g_.sw != g_.sh) s.args.emplace_back("strides", L{g_.sh, g_.sw});
-  if (g_.pad_left != g_.pad_top || g_.pad_bottom != g_.pad_top || g_.pad_right != g_.pad_top)
-    s.args.emplace_back("pads", L{g_.pad_top, g_.pad_left, g_.pad_bottom, g_.pad_right});
-  if (g_.dh != 1 || g_.dw != 1) s.args.emplace_back("dilations", L{g_.dh, g_.dw});
+  LayerSpec s{"conv2d", {{"in_c", in_.c}, {"in_h", in_.h}, {"in_w", in_.w}, {"out_c", out_.c}}};
+  g_.to_args(s);
   if (g_.groups != 1) s.args.emplace_back("groups", (long long)g_.groups);
   return s;
 }

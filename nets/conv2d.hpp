@@ -6,6 +6,10 @@
 
 namespace aimc::nets {
 
+namespace detail {
+struct Args;
+}
+
 /// Geometry of a Conv2d beyond the square case: the ONNX Conv attributes kernel_shape, strides, pads,
 /// dilations and group (onnx.ai/onnx/operators/onnx__Conv.html), spelled as in the layer spec.
 struct ConvGeometry {
@@ -16,6 +20,12 @@ struct ConvGeometry {
   int groups = 1;      ///< in_c and out_c are split into this many groups; output group g reads input group g only
   /// Square kernel, equal strides, symmetric padding, no dilation, one group (the required spec args).
   static ConvGeometry square(int kernel, int stride, int pad);
+  /// The geometry a layer spec describes: kernel, stride, pad and the optional kernel_shape, strides,
+  /// pads, dilations (each overriding its scalar); groups is left at 1. Shared by every kind that takes
+  /// conv2d's geometry arguments (conv2d, basis_product).
+  static ConvGeometry from_args(const detail::Args& a);
+  /// Appends kernel, stride, pad and each optional argument that differs from what they imply.
+  void to_args(LayerSpec& s) const;
   bool operator==(const ConvGeometry&) const = default;
 };
 
