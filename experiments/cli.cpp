@@ -120,7 +120,7 @@ int run_cli(int argc, char** argv) {
                     "training config (TOML: [model] architecture or path to fine-tune, [data], [train], [hwa], hardware "
                     "sections); the other options except --out and --force are then in the config");
   train->add_option("--model", tr.model, "reference architecture")
-      ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20"}));
+      ->check(CLI::IsMember({"mlp", "cnn", "resnet8", "resnet20", "snn_cnn", "snn_mlp"}));
   train->add_option("--epochs", tr.epochs, "epochs (default: mlp 20, cnn 12, resnet 25)")->check(integer_in(1, 10000));
   train->add_option("--seed", tr.seed, "seed of initialization, shuffling and augmentation")->check(integer_in(0, 2147483647));
   train->add_option("--batch-size", tr.batch_size, "mini-batch size")->check(integer_in(1, 1 << 20));

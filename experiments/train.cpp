@@ -21,6 +21,7 @@ namespace aimc::experiments {
 
 int default_epochs(const std::string& model) {
   if (model.rfind("resnet", 0) == 0) return 25;
+  if (model.rfind("snn", 0) == 0) return 8;
   return model == "cnn" ? 12 : 20;
 }
 
@@ -35,7 +36,7 @@ int default_augment_shift(const std::string& /*model*/) { return 1; }
 
 namespace {
 /// The reference architecture `name` for samples of `in` and `classes` classes: the ResNets adapt to
-/// any input; the MLP and CNN are defined on 1 x 28 x 28 with 10 classes.
+/// any input; the MLP, CNN and SNNs are defined on 1 x 28 x 28 with 10 classes.
 nets::Network reference_for(const std::string& name, Shape in, int classes, const std::string& data) {
   if (name == "resnet8" || name == "resnet20") return nets::make_resnet(std::stoi(name.substr(6)), in, classes);
   if (!(in == Shape{1, 28, 28}) || classes > 10)

@@ -10,7 +10,7 @@
 namespace aimc::experiments {
 
 namespace {
-constexpr const char* kArchitectures[] = {"mlp", "cnn", "resnet8", "resnet20"};
+constexpr const char* kArchitectures[] = {"mlp", "cnn", "resnet8", "resnet20", "snn_cnn", "snn_mlp"};
 }  // namespace
 
 std::span<const Param<TrainModelParams>> TrainModelParams::params() {
@@ -35,7 +35,7 @@ void TrainModelParams::check() const {
                 "fine-tune)");
   if (!architecture.empty() && std::find(std::begin(kArchitectures), std::end(kArchitectures), architecture) ==
                                    std::end(kArchitectures))
-    throw Error("parameter 'model.architecture' = \"" + architecture + "\": must be one of mlp|cnn|resnet8|resnet20");
+    throw Error("parameter 'model.architecture' = \"" + architecture + "\": must be one of mlp|cnn|resnet8|resnet20|snn_cnn|snn_mlp");
 }
 
 std::span<const Param<TrainDataParams>> TrainDataParams::params() {

@@ -830,13 +830,16 @@ void AnalogInstance::Tiles::forward(MatmulLayer& ml, const Matrix& x_in, Matrix&
 AnalogStats AnalogInstance::evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size,
                                      long long snr_samples) {
   if (chunk_size < 1) throw Error("evaluation chunk size must be >= 1");
-  if (labels.size() != x_prefix.rows()) throw Error("evaluate: inputs and labels differ in length");
+  const Eigen::Index n = labels.size();
+  if (n == 0 ? x_prefix.rows() != 0 : (x_prefix.rows() == 0 || x_prefix.rows() % n != 0))
+    throw Error("evaluate: " + std::to_string(x_prefix.rows()) + " input rows are not a whole number of rows for each of " +
+                std::to_string(n) + " labels");
+  const Eigen::Index per = n == 0 ? 1 : x_prefix.rows() / n;  // rows per sample (time steps of a spiking network)
   AnalogStats s;
-  const Eigen::Index n = x_prefix.rows();
   for (Eigen::Index b = 0, k = 0; b < n; b += chunk_size, ++k) {
     const Eigen::Index m = std::min<Eigen::Index>(chunk_size, n - b);
     const bool snr = b < snr_samples;
-    Matrix xb = x_prefix.middleRows(b, m);
+    Matrix xb = x_prefix.middleRows(b * per, m * per);
     Matrix logits = forward(xb, read, std::uint64_t(k), &s, snr);
     if (snr) s.snr_samples += m;
     VectorI lb = labels.segment(b, m);

@@ -228,7 +228,10 @@ class AnalogInstance {
   Matrix forward(const Matrix& x_prefix, const Stream& read, std::uint64_t chunk, AnalogStats* stats = nullptr,
                  bool snr = false);
   /// Accuracy, loss and counts over a whole set (prefix outputs and labels), in chunks of `chunk_size`
-  /// samples; SNR energies over the first `snr_samples` samples (rounded up to whole chunks).
+  /// samples; SNR energies over the first `snr_samples` samples (rounded up to whole chunks). A prefix
+  /// may hold several rows per sample (a spiking network's time steps, nets/snn.hpp: rows b r .. b r +
+  /// r - 1 of sample b); its rows must then be a whole multiple r of the labels, and a chunk is
+  /// chunk_size samples, chunk_size r rows.
   AnalogStats evaluate(const Matrix& x_prefix, const VectorI& labels, const Stream& read, int chunk_size = 100,
                        long long snr_samples = 500);
   /// Crossbar input rows per slab (default kSlabRows); the outputs do not depend on it.

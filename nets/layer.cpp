@@ -16,6 +16,7 @@
 #include "nets/merge.hpp"
 #include "nets/normalize.hpp"
 #include "nets/pool.hpp"
+#include "nets/snn.hpp"
 
 namespace aimc::nets {
 
@@ -196,6 +197,12 @@ std::span<const LayerKind> layer_kinds() {
        &BasisProduct::make},
       {"basis_combine", "BasisN digital half: basis responses combined with per-layer coefficients (uniform or power-of-two)",
        &BasisCombine::make},
+      {"snn_encode", "spiking input: B samples become B T rows (time steps), direct current or Bernoulli rate spikes",
+       &SnnEncode::make},
+      {"lif", "leaky integrate-and-fire neurons over T time steps (soft or hard reset, fast-sigmoid surrogate gradient)",
+       &Lif::make},
+      {"snn_readout", "spiking output: the mean over the T time steps of each sample (membrane or spike count / T)",
+       &SnnReadout::make},
   };
   return table;
 }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "nets/snn.hpp"
 
 namespace aimc::nets {
 
@@ -371,7 +372,9 @@ Network make_reference(const std::string& name) {
   if (name == "cnn") return make_cnn();
   if (name == "resnet8") return make_resnet(8);
   if (name == "resnet20") return make_resnet(20);
-  throw Error("unknown reference model '" + name + "' (expected mlp, cnn, resnet8 or resnet20)");
+  if (name == "snn_cnn") return make_snn_cnn();
+  if (name == "snn_mlp") return make_snn_mlp();
+  throw Error("unknown reference model '" + name + "' (expected mlp, cnn, resnet8, resnet20, snn_cnn or snn_mlp)");
 }
 
 }  // namespace aimc::nets

@@ -145,8 +145,8 @@ Network make_cnn();
 Network make_resnet(int depth, Shape input, int classes);
 /// make_resnet(depth, (1, 28, 28), 10): Fashion-MNIST.
 Network make_resnet(int depth);
-/// Builds a reference architecture by name ("mlp" | "cnn" | "resnet8" | "resnet20", on (1, 28, 28) inputs
-/// with 10 classes); Error otherwise.
+/// Builds a reference architecture by name ("mlp" | "cnn" | "resnet8" | "resnet20", or the spiking
+/// "snn_cnn" | "snn_mlp" of nets/snn.hpp, on (1, 28, 28) inputs with 10 classes); Error otherwise.
 Network make_reference(const std::string& name);
 
 }  // namespace aimc::nets
