@@ -474,7 +474,8 @@ TEST_CASE("make_layer: spec round trip for every kind") {
 TEST_CASE("make_layer: unknown kinds and bad arguments are one-line errors") {
   CHECK(error_of({"conv3d", {}}) ==
         "unknown layer kind 'conv3d' (expected one of dense, conv2d, maxpool2d, avgpool2d, relu, flatten, add, concat, "
-        "batchnorm, globalavgpool, clip, normalize, compensation, denoise, basis_product, basis_combine)");
+        "batchnorm, globalavgpool, clip, normalize, compensation, denoise, basis_product, basis_combine, snn_encode, lif, "
+              "snn_readout)");
   CHECK(error_of({"dense", {{"in", 3}}}) == "layer 'dense': missing argument 'out'");
   CHECK(error_of({"relu", {{"c", 1}, {"h", 2}, {"w", 2}, {"x", 2}}}) ==
         "layer 'relu': unexpected argument 'x' (expected c, h, w)");

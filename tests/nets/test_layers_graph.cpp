@@ -36,6 +36,7 @@
 #include "nets/network.hpp"
 #include "nets/normalize.hpp"
 #include "nets/pool.hpp"
+#include "nets/snn.hpp"
 #include "tests/common/layer_helpers.hpp"
 
 using namespace aimc;
@@ -1132,6 +1133,10 @@ TEST_CASE("make_layer: spec round trip for the new kinds and every conv2d / pool
   layers.push_back(std::make_unique<BasisProduct>(Shape{50, 1, 1}, ConvGeometry::square(1, 1, 0), 16, 16));
   layers.push_back(std::make_unique<BasisCombine>(3, 7, 4, 2, 5, 4, "pow2"));
   layers.push_back(std::make_unique<BasisCombine>(2, 5, 3, 1, 1, 0, "uniform"));
+  layers.push_back(std::make_unique<SnnEncode>(Shape{4, 2, 3}, 3, "direct"));
+  layers.push_back(std::make_unique<SnnEncode>(Shape{4, 2, 3}, 5, "rate", 42));
+  layers.push_back(std::make_unique<Lif>(Shape{4, 2, 3}, 3, Lif::Options{0.5, 0.25, 10.0, "hard", true, false}));
+  layers.push_back(std::make_unique<SnnReadout>(Shape{4, 2, 3}, 3));
   // Every registered kind is covered here: a new kind adds one line above.
   for (const auto& k : layer_kinds()) {
     CAPTURE(k.name);
