@@ -9,6 +9,7 @@
 #include "devices/pcm.hpp"
 #include "devices/rram.hpp"
 #include "devices/sense_amp.hpp"
+#include "devices/snn_cost.hpp"
 #include "devices/sram_compute.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
@@ -102,6 +103,11 @@ std::string parameter_reference() {
   s += section<XbarCostParams>("[xbar_cost]", "Cycles, latency and energy of the standard, reprogramming and BasisN "
                                               "mappings (devices/xbar_cost.hpp, where every formula is written out); "
                                               "the ADC energy per conversion takes the `[adc_energy]` constants.");
+  s += "## Spiking-network cost model (ADC vs sense-amplifier read-out)\n\n";
+  s += section<SnnCostParams>("[snn_cost]", "Energy and latency per inference of a spiking network read out by shared "
+                                            "ADCs or by one sense amplifier per column (devices/snn_cost.hpp, where "
+                                            "every formula is written out); the ADC energy per conversion takes the "
+                                            "`[adc_energy]` constants.");
   s += "## Training (`aimc train`)\n\n"
        "`aimc train --model NAME` takes these parameters as options; `aimc train CONFIG.toml` reads them from the "
        "config's sections below, `[train]` holding the keys of both training tables. The defaults shown are the "
