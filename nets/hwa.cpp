@@ -1,12 +1,17 @@
 #include "nets/hwa.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
+#include "nets/conv2d.hpp"
+#include "nets/dense.hpp"
 
 namespace aimc::nets {
 
@@ -21,6 +26,12 @@ std::span<const Param<HwaParams>> HwaParams::params() {
        "Joshi et al., Nat. Commun. 11, 2473 (2020), Methods (additive, relative to max |w|)", {0.0, 10.0}},
       {"io", &P::io, "", "DAC and read-out (mapping.readout: ADC or sense amplifier) in the training forward, STE backward",
        "Bengio et al. 2013 (straight-through estimator)", {}, {"ideal", "quantized"}},
+      {"partial_sums", &P::partial_sums, "",
+       "io = quantized: read-out of each output channel's whole dot product (layer) or of each mapping.tile_rows "
+       "row block's partial sum, summed digitally (tile)",
+       "tile: the analog mapping's per-tile conversion (nets/analog.hpp); 1-bit partial sums of Apolinario et al., "
+       "arXiv:2211.02167",
+       {}, {"layer", "tile"}},
       {"input_range", &P::input_range, "",
        "DAC full scale: max |x| of the calibration batch, or trained from it (io = quantized)",
        "aihwkit InputRangeParameter (learn_input_range); Choi et al., PACT, arXiv:1805.06085 (2018)", {},
@@ -60,6 +71,24 @@ Parameter& slot(MatmulLayer& layer, std::size_t i, const char* name) {
 Eigen::Map<Matrix> channel_view(Matrix& y, const MatmulLayer& layer) {
   const Eigen::Index n = layer.weight().cols();
   return Eigen::Map<Matrix>(y.data(), y.size() / n, n);
+}
+
+/// M = 1 where |Y| <= s_j (column j), 0 where the read-out clips: the straight-through mask. Row by
+/// row with per-channel constants: channels are the contiguous axis, so a column pass would stride
+/// over the whole output once per channel (Y is 12.8 MB for conv1 at batch 128).
+/// M is a row-major float (layer) or byte (tile: one mask per row block) matrix of Y's shape.
+template <class MaskRef>
+void clip_mask(const Eigen::Ref<const Matrix>& Y, const std::vector<double>& s, std::vector<float>& per_channel,
+               MaskRef&& M) {
+  using T = std::remove_cvref_t<decltype(*M.data())>;
+  const Eigen::Index C = Y.cols();
+  per_channel.resize(std::size_t(C));
+  for (Eigen::Index j = 0; j < C; ++j) per_channel[std::size_t(j)] = float(s[std::size_t(j)]);
+  for (Eigen::Index i = 0; i < Y.rows(); ++i) {
+    const float* yr = Y.data() + i * Y.outerStride();
+    T* mr = M.data() + i * M.outerStride();
+    for (Eigen::Index j = 0; j < C; ++j) mr[j] = std::abs(yr[j]) <= per_channel[std::size_t(j)] ? T(1) : T(0);
+  }
 }
 
 }  // namespace
@@ -123,6 +152,13 @@ class HwaTraining::Product final : public nets::Product {
         clip_sign_ = x.unaryExpr([xm](float v) { return v > xm ? 1.f : (v < -xm ? -1.f : 0.f); });
       in = &xq_;
     }
+    // 3'.-5. partial_sums = "tile" with more than one row block: per-block read-out, noise, bias
+    have_tiles_ = quantized && tiled_;
+    if (have_tiles_) {
+      have_mask_y_ = false;
+      tiled_forward(layer, *in, y);
+      return;
+    }
     // 3. the layer's product and bias with the perturbed weights
     layer.forward(*in, y, Mode::train);
     // 4.-5. read-out and output noise on the pre-bias output
@@ -132,19 +168,9 @@ class HwaTraining::Product final : public nets::Product {
       auto Y = channel_view(y, layer);
       const auto b = layer.bias().row(0);
       Y.rowwise() -= b;
-      // Row by row, with per-channel constants: channels are the contiguous axis, so a column pass
-      // would stride over the whole output once per channel (Y is 12.8 MB for conv1 at batch 128).
-      const Eigen::Index C = Y.cols();
-      std::vector<float> per_channel(static_cast<std::size_t>(C));
       if (readout) {
         mask_y_.resize(y.rows(), y.cols());
-        auto M = channel_view(mask_y_, layer);
-        for (Eigen::Index j = 0; j < C; ++j) per_channel[std::size_t(j)] = float(full_scale_[std::size_t(j)]);
-        for (Eigen::Index i = 0; i < Y.rows(); ++i) {
-          const float* yr = &Y(i, 0);
-          float* mr = &M(i, 0);
-          for (Eigen::Index j = 0; j < C; ++j) mr[j] = std::abs(yr[j]) <= per_channel[std::size_t(j)] ? 1.f : 0.f;
-        }
+        clip_mask(Y, full_scale_, per_channel_, channel_view(mask_y_, layer));
         Stream as(seed_, "hwa.adc", {*step_, ordinal_});
         if (adc_) {
           adc_->convert(Y, as);
@@ -155,24 +181,15 @@ class HwaTraining::Product final : public nets::Product {
           sa.convert(Y, as);
         }
       }
-      if (p_.sigma_out > 0) {
-        Stream os(seed_, "hwa.out", {*step_, ordinal_});
-        z_out_.resize(Y.rows(), Y.cols());
-        os.fill_normal(z_out_);
-        for (Eigen::Index j = 0; j < C; ++j)
-          per_channel[std::size_t(j)] = float(p_.sigma_out * full_scale_[std::size_t(j)]);
-        for (Eigen::Index i = 0; i < Y.rows(); ++i) {
-          float* yr = &Y(i, 0);
-          const float* zr = &z_out_(i, 0);
-          for (Eigen::Index j = 0; j < C; ++j) yr[j] += per_channel[std::size_t(j)] * zr[j];
-        }
-      }
+      if (p_.sigma_out > 0) output_noise(Y);
       Y.rowwise() += b;
     }
   }
 
   void backward(MatmulLayer& layer, const Matrix& dy, Matrix& dx) override {
-    if (have_mask_y_) {
+    if (have_tiles_) {
+      tiled_backward(layer, dy, dx);
+    } else if (have_mask_y_) {
       // The read-out's STE mask applies to the product; the bias is added after it, so its gradient
       // is the unmasked dL/dy: the layer adds colsum(masked dy), the rest is added here.
       g_ = dy.cwiseProduct(mask_y_);
@@ -196,6 +213,8 @@ class HwaTraining::Product final : public nets::Product {
     xmax_ = 0;
     signed_ = false;
     ycal_.resize(0, 0);
+    pcal_.clear();
+    tiled_ = false;
   }
   void finish_calibration() {
     calibrating_ = false;
@@ -208,7 +227,9 @@ class HwaTraining::Product final : public nets::Product {
     adc_.reset();
     if (p_.io == "quantized") {
       dac_.emplace(lc_.dac, xmax, signed_);
-      if (readout == "adc") {
+      if (tiled_) {
+        // calibrated per row block below
+      } else if (readout == "adc") {
         adc_.emplace(devices::Adc::calibrated(lc_.adc, ycal_));
         full_scale_ = adc_->range();
       } else if (readout == "sense_amp") {
@@ -224,6 +245,28 @@ class HwaTraining::Product final : public nets::Product {
       full_scale_.assign(std::size_t(ycal_.cols()), 0.0);
       for (Eigen::Index j = 0; j < ycal_.cols(); ++j) full_scale_[std::size_t(j)] = ycal_.col(j).cwiseAbs().maxCoeff();
     }
+    block_adc_.clear();
+    block_scale_.clear();
+    if (tiled_) {
+      // One read-out per row block, calibrated on its own partial sums; the output's full scale (for
+      // sigma_out) is the largest sum of converted values, sum_r s_rj.
+      full_scale_.assign(std::size_t(ycal_.cols()), 0.0);
+      for (const Matrix& P : pcal_) {
+        if (readout == "adc") {
+          block_adc_.push_back(devices::Adc::calibrated(lc_.adc, P));
+          block_scale_.push_back(block_adc_.back().range());
+        } else {
+          devices::SenseAmpParams sp = lc_.sense_amp;
+          sp.sigma_sa = 0;
+          Stream unused(0, "unused");
+          devices::SenseAmp sa(sp, int(P.cols()), unused);
+          sa.calibrate(P);
+          block_scale_.push_back(sa.scale());
+        }
+        for (std::size_t j = 0; j < full_scale_.size(); ++j) full_scale_[j] += block_scale_.back()[j];
+      }
+      pcal_.clear();
+    }
     if (p_.weight_noise == "device") model_ = make_array_model(lc_, xmax);
     ycal_.resize(0, 0);
     calibrated_ = true;
@@ -235,8 +278,8 @@ class HwaTraining::Product final : public nets::Product {
     return dac_ ? dac_->x_max() : xmax_;
   }
   const std::vector<double>& adc_range() const {
-    if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\", the read-out is not an ADC, or calibrate() "
-                           "was not called)");
+    if (!adc_) throw Error("hwa: no ADC ranges (hwa.io is not \"quantized\", the read-out is not an ADC, "
+                           "hwa.partial_sums = \"tile\" converts per row block, or calibrate() was not called)");
     return adc_->range();
   }
   Parameter* range() { return &range_; }
@@ -311,6 +354,118 @@ class HwaTraining::Product final : public nets::Product {
     const Eigen::Index r0 = ycal_.rows();
     ycal_.conservativeResize(r0 + Y.rows(), Y.cols());
     ycal_.bottomRows(Y.rows()) = Y;
+    // partial_sums = "tile": each row block's clean partial sums X_r W_r, for its read-out
+    const Matrix& W = layer.weight();
+    const Eigen::Index K = W.rows(), tr = lc_.mapping.tile_rows;
+    tiled_ = p_.partial_sums == "tile" && p_.io == "quantized" && lc_.mapping.readout != "ideal" && K > tr;
+    if (!tiled_) return;
+    Matrix scratch;
+    const Matrix& X = layer.lower(x, scratch);
+    pcal_.resize(std::size_t((K + tr - 1) / tr));
+    for (Eigen::Index r = 0, k0 = 0; k0 < K; ++r, k0 += tr) {
+      const Eigen::Index rk = std::min(tr, K - k0);
+      Matrix& P = pcal_[std::size_t(r)];
+      const Eigen::Index p0 = P.rows();
+      P.conservativeResize(p0 + X.rows(), W.cols());
+      P.bottomRows(X.rows()).noalias() = X.middleCols(k0, rk) * W.middleRows(k0, rk);
+    }
+  }
+  /// Y += sigma_out f_j z (step 5), row by row with per-channel constants (see clip_mask).
+  void output_noise(Eigen::Ref<Matrix> Y) {
+    Stream os(seed_, "hwa.out", {*step_, ordinal_});
+    z_out_.resize(Y.rows(), Y.cols());
+    os.fill_normal(z_out_);
+    const Eigen::Index C = Y.cols();
+    per_channel_.resize(std::size_t(C));
+    for (Eigen::Index j = 0; j < C; ++j) per_channel_[std::size_t(j)] = float(p_.sigma_out * full_scale_[std::size_t(j)]);
+    for (Eigen::Index i = 0; i < Y.rows(); ++i) {
+      float* yr = &Y(i, 0);
+      const float* zr = &z_out_(i, 0);
+      for (Eigen::Index j = 0; j < C; ++j) yr[j] += per_channel_[std::size_t(j)] * zr[j];
+    }
+  }
+  /// Step 4' (file comment): Y = sum_r read_r(X_r W~_r) with X = lower(x_q), the masks m_r kept for
+  /// backward, then output noise and y = raise(Y) (which adds the bias). Blocks run in parallel in
+  /// waves of (threads) blocks, each with its own streams, and are summed in block order after each
+  /// wave: the same numbers for any number of threads, with (threads) partial-sum buffers.
+  void tiled_forward(MatmulLayer& layer, const Matrix& xq, Matrix& y) {
+    conv_ = dynamic_cast<const Conv2d*>(&layer);
+    if (!conv_ && !dynamic_cast<const Dense*>(&layer))
+      throw Error("hwa: hwa.partial_sums = \"tile\" supports dense and conv2d layers, not '" + layer.spec().kind + "'");
+    const Matrix& X = layer.lower(xq, xl_);
+    xlow_ = &X;  // xq_ (Dense) or xl_ (Conv2d): both kept until backward
+    const Matrix& W = layer.weight();
+    const Eigen::Index K = W.rows(), N = W.cols(), tr = lc_.mapping.tile_rows;
+    const std::size_t R = block_scale_.size();
+    const std::size_t T = std::size_t(std::max(1, std::min(omp_get_max_threads(), int(R))));
+    masks_.resize(R);
+    parts_.resize(T);
+    per_block_.resize(T);
+    const bool adc = lc_.mapping.readout == "adc";
+    const Stream as0(seed_, "hwa.adc", {*step_, ordinal_}), ss0(seed_, "hwa.sense_amp", {*step_, ordinal_});
+    std::vector<std::exception_ptr> errors(T);
+    for (std::size_t w0 = 0; w0 < R; w0 += T) {
+      const int n = int(std::min(T, R - w0));
+#pragma omp parallel for schedule(static) if (n > 1)
+      for (int i = 0; i < n; ++i) {
+        const std::size_t r = w0 + std::size_t(i);
+        const Eigen::Index k0 = Eigen::Index(r) * tr, rk = std::min(tr, K - k0);
+        try {
+          Matrix& part = parts_[std::size_t(i)];
+          part.noalias() = X.middleCols(k0, rk) * W.middleRows(k0, rk);
+          masks_[r].resize(part.rows(), N);
+          clip_mask(part, block_scale_[r], per_block_[std::size_t(i)], masks_[r]);
+          Stream as = as0.child("tile", {std::uint64_t(r)});
+          if (adc) {
+            block_adc_[r].convert(part, as);
+          } else {
+            Stream ss = ss0.child("tile", {std::uint64_t(r)});
+            devices::SenseAmp sa(lc_.sense_amp, int(N), ss);
+            sa.set_scale(block_scale_[r]);
+            sa.convert(part, as);
+          }
+        } catch (...) {
+          errors[std::size_t(i)] = std::current_exception();
+        }
+      }
+      for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
+      for (int i = 0; i < n; ++i) {
+        if (w0 + std::size_t(i) == 0) ysum_ = parts_[0];
+        else ysum_ += parts_[std::size_t(i)];
+      }
+    }
+    if (p_.sigma_out > 0) output_noise(ysum_);
+    layer.raise(ysum_, y);
+  }
+  /// STE of step 4': dP_r = dY m_r; weight rows r += X_r^T dP_r; dX[:, rows r] = dP_r W~_r^T; dx =
+  /// dX (Dense) or its im2col adjoint (Conv2d); bias += colsum(dY).
+  void tiled_backward(MatmulLayer& layer, const Matrix& dy, Matrix& dx) {
+    const Matrix& W = layer.weight();
+    const Matrix& X = *xlow_;
+    const Eigen::Index K = W.rows(), N = W.cols(), tr = lc_.mapping.tile_rows;
+    const Eigen::Map<const Matrix> G(dy.data(), dy.size() / N, N);
+    Parameter& wp = slot(layer, 0, "weight");
+    Parameter& bp = slot(layer, 1, "bias");
+    bp.grad.row(0) += G.colwise().sum();
+    dxl_.resize(X.rows(), K);
+    // Blocks in parallel: each writes its own rows of the weight gradient and columns of dX.
+    const int R = int(masks_.size());
+    gs_.resize(std::size_t(std::max(1, std::min(omp_get_max_threads(), R))));
+#pragma omp parallel for schedule(static) num_threads(int(gs_.size())) if (R > 1)
+    for (int r = 0; r < R; ++r) {
+      const Eigen::Index k0 = Eigen::Index(r) * tr, rk = std::min(tr, K - k0);
+      Matrix& g = gs_[std::size_t(omp_get_thread_num())];
+      g = G.cwiseProduct(masks_[std::size_t(r)].cast<float>());
+      wp.grad.middleRows(k0, rk).noalias() += X.middleCols(k0, rk).transpose() * g;
+      dxl_.middleCols(k0, rk).noalias() = g * W.middleRows(k0, rk).transpose();
+    }
+    if (conv_) {
+      dx.setZero(dy.rows(), conv_->input_shape().size());
+      conv_->patches_add_grad(dxl_.data(), long(dy.rows()), 0, conv_->input_shape().c, dx.data());
+    } else {
+      dx.swap(dxl_);
+    }
   }
 
   const HwaParams& p_;
@@ -325,7 +480,19 @@ class HwaTraining::Product final : public nets::Product {
   Parameter range_;
   Parameter* swapped_ = nullptr;
   Matrix w_ref_, z_, xq_, mask_x_, clip_sign_, mask_y_, z_out_, g_;
+  std::vector<float> per_channel_;
   bool have_mask_x_ = false, have_mask_y_ = false;
+  // partial_sums = "tile" with more than one row block (tiled_, set by calibration)
+  bool tiled_ = false, have_tiles_ = false;
+  std::vector<Matrix> pcal_;                    // per block: calibration partial sums
+  std::vector<devices::Adc> block_adc_;         // per block (readout adc)
+  std::vector<std::vector<double>> block_scale_;  // per block: s_rj (ADC range or sense-amp scale)
+  std::vector<devices::BitMatrix> masks_;       // per block: STE mask of the last train-mode forward
+  std::vector<Matrix> parts_, gs_;              // per thread: a block's partial sums, its masked gradient
+  std::vector<std::vector<float>> per_block_;   // per thread: clip_mask's per-channel constants
+  const Matrix* xlow_ = nullptr;                // lowered input of the last train-mode forward
+  const Conv2d* conv_ = nullptr;
+  Matrix xl_, ysum_, dxl_;
   bool calibrating_ = false, calibrated_ = false, signed_ = false;
   double xmax_ = 0, x_max0_ = 1;
   Matrix ycal_;

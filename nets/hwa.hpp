@@ -37,9 +37,24 @@
 ///      Stream(seed, "hwa.adc", {s, l}); "ideal": no conversion. STE: the gradient passes where
 ///      |Y| <= s_j (the hardtanh STE of a binarizer, Hubara et al. 2016, for the sense amplifier), 0
 ///      where it clips;
+///   4'. partial_sums = "tile" (io = "quantized", mapping.readout != "ideal"): the layer's K crossbar
+///      inputs are cut into row blocks r of mapping.tile_rows rows, as the analog mapping cuts its
+///      tiles, and each block's partial sum P_r = lower(x_q)[:, rows r] W~[rows r, :] is converted by
+///      its own read-out and the results are summed digitally, Y = sum_r read_r(P_r) (step 4 of
+///      nets/analog.hpp with one DAC phase; the ADC-less 1-bit partial sums of Apolinario et al.,
+///      arXiv:2211.02167). Read-out r is calibrated on block r's partial sums of the calibration
+///      batch (ADC ranges s_rj, or the sense amplifier's least-squares scales s_rj with zero offsets),
+///      its sense-amp offsets are drawn per step from Stream(seed, "hwa.sense_amp", {s, l})
+///      .child("tile", {r}) and its read noise (ADC or sense-amp) from Stream(seed, "hwa.adc", {s, l})
+///      .child("tile", {r}). STE: dL/dP_r = dL/dY where |P_r| <= s_rj, 0 where block r clips; the
+///      weight gradient of rows r is X_r^T dL/dP_r and the lowered input gradient of rows r is
+///      dL/dP_r W~_r^T (scattered back through im2col for Conv2d). Column splitting (tile_cols) does
+///      not change a per-column conversion, so only rows matter. With tile_rows >= K there is one
+///      block, the whole dot product: the "layer" computation runs and the numbers are the same.
 ///   5. output noise (sigma_out > 0): Y += sigma_out f_j z, f_j the channel's calibrated full scale
-///      (the read-out's s_j, or max |Y_j| on the calibration batch without one), z from
-///      Stream(seed, "hwa.out", {s, l}); the bias is added digitally after it (its gradient is dL/dy).
+///      (the read-out's s_j, sum_r s_rj for partial_sums = "tile", or max |Y_j| on the calibration
+///      batch without a read-out), z from Stream(seed, "hwa.out", {s, l}); the bias is added
+///      digitally after it (its gradient is dL/dy, unmasked).
 /// The gradient is computed with W~ and added to the layer's weight Parameter, so the optimizer
 /// steps the clean reference weights, which are restored at the end of backward(). A frozen
 /// weight (trainable = false) is therefore never changed.
@@ -49,9 +64,13 @@
 /// Per-layer settings are the configuration's for that layer (AnalogConfig::for_layer with the
 /// layer's ordinal among the network's Dense/Conv2d layers), so overrides apply as in `aimc mc`.
 ///
-/// Simplification (stated): the read-out sees each output channel's whole dot product, as if the
-/// layer's K inputs fit in one tile; the analog mapping (nets/analog.hpp) splits K > tile_rows into
-/// tiles whose partial sums are converted separately (device weights are drawn tile by tile).
+/// Simplification (stated) of partial_sums = "layer", the default: the read-out sees each output
+/// channel's whole dot product, as if the layer's K inputs fit in one tile; the analog mapping
+/// (nets/analog.hpp) splits K > tile_rows into tiles whose partial sums are converted separately
+/// (device weights are drawn tile by tile). partial_sums = "tile" (step 4') trains on that split.
+/// Either way the DAC is one phase (the quantized input): bit-serial or two-phase DACs
+/// (dac.bit_serial, dac.signed_mode = "two_phase" with signed inputs) convert each phase separately
+/// on the chip, which HWA training does not model.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -69,6 +88,7 @@ struct HwaParams {
   std::string weight_noise = "none";  ///< none | additive | multiplicative | lognormal | device
   double sigma_w = 0.0;               ///< spread of the weight noise (relative; see the file comment)
   std::string io = "ideal";           ///< ideal | quantized: DAC and read-out of the hardware sections
+  std::string partial_sums = "layer";  ///< layer | tile: where the read-out converts (file comment, 4')
   std::string input_range = "calibrated";  ///< DAC full scale: calibrated | learned
   double sigma_out = 0.0;             ///< additive output noise relative to the channel's full scale
   std::string clip = "none";          ///< weight clipping after each step: none | fixed | sigma
@@ -102,7 +122,8 @@ class HwaTraining final : public StepHook {
   std::vector<Parameter*> parameters() override;
   /// Full scale of the DAC of selected layer l (ordinal), after calibrate(): calibrated or learned.
   double x_max(std::size_t l) const;
-  /// ADC range per output channel of selected layer l, after calibrate() with io = "quantized".
+  /// ADC range per output channel of selected layer l, after calibrate() with io = "quantized" and
+  /// partial_sums = "layer" (or one row block).
   const std::vector<double>& adc_range(std::size_t l) const;
 
   class Product;  // hwa.cpp
