@@ -13,6 +13,7 @@
 #include "core/numerics.hpp"
 #include "experiments/correctnet.hpp"
 #include "experiments/basisn.hpp"
+#include "experiments/snn.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/import.hpp"
@@ -214,6 +215,21 @@ int run_cli(int argc, char** argv) {
   bool bn_no_progress = false;
   bnc->add_flag("--no-progress", bn_no_progress, "no progress lines on stderr");
 
+  SnnOptions sp;
+  auto* spc = app.add_subcommand(
+      "snn", "spiking network on ADC-less IMC: ideal / ADC / 1-bit sense-amp read-outs, hardware-aware and progressive "
+             "training, energy and latency");
+  spc->add_option("config", sp.config, "study config (TOML)")->required();
+  spc->add_option("--out", sp.out,
+                  "results file (HDF5); the fine-tuned models go to <out stem>.hwa.r<rows>.h5 and "
+                  "<out stem>.progressive.r<rows>.h5")
+      ->capture_default_str();
+  spc->add_flag("--resume", sp.resume, "continue the study in an existing results file (reuses its fine-tuned models)");
+  spc->add_flag("--force", sp.force, "overwrite an existing results file and its fine-tuned models");
+  spc->add_flag("--quiet", sp.quiet, "no summary");
+  bool sp_no_progress = false;
+  spc->add_flag("--no-progress", sp_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -239,7 +255,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -282,6 +298,10 @@ int run_cli(int argc, char** argv) {
     if (*bnc) {
       bn.progress = !bn_no_progress;
       return run_basisn(bn);
+    }
+    if (*spc) {
+      sp.progress = !sp_no_progress;
+      return run_snn(sp);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());

@@ -16,6 +16,7 @@
 #include "devices/xbar_cost.hpp"
 #include "experiments/correctnet.hpp"
 #include "experiments/basisn.hpp"
+#include "experiments/snn.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
@@ -75,6 +76,11 @@ std::string parameter_reference() {
        "models); `[xbar_cost]` the crossbar cost model (its crossbar size is `mapping.tile_rows` x `mapping.tile_cols`, "
        "its coefficient arithmetic `basisn.coeff_mode`).\n\n";
   s += section<BasisnParams>("[basisn]");
+  s += "## Spiking networks on ADC-less IMC (`aimc snn`)\n\n"
+       "`[model]` (a spiking model file, e.g. from `aimc train --model snn_cnn`), `[data]`, `[mc]`, `[sweep]` and "
+       "the hardware sections as for `aimc mc` (the Monte Carlo of the five variants; `mapping.readout` is set by "
+       "each variant, `adc.bits` is the ADC variant's precision); `[snn_cost]` the energy and latency model.\n\n";
+  s += section<SnnParams>("[snn]");
   s += "## SNR and precision analysis (`aimc snr`)\n\n";
   s += section<SnrRunParams>("[snr]", "The model sections `[qs]`, `[is]` and `[qr]` take the keys of the SRAM "
                                       "sections below (circuit, technology, process variation, `technology` preset); "
@@ -112,7 +118,7 @@ std::string parameter_reference() {
        "`aimc train --model NAME` takes these parameters as options; `aimc train CONFIG.toml` reads them from the "
        "config's sections below, `[train]` holding the keys of both training tables. The defaults shown are the "
        "library's. Per architecture (`--model`, or `[model] architecture`): epochs (mlp 20, cnn 12, "
-       "resnet8/resnet20 25), and for the ResNets `lr = 0.002`, `weight_decay = 0.01`, `augment = shift-flip` and "
+       "resnet8/resnet20 25, snn_cnn/snn_mlp 8), and for the ResNets `lr = 0.002`, `weight_decay = 0.01`, `augment = shift-flip` and "
        "`augment_shift = 1` (the MLP and CNN train with lr 0.001 and without them); `--epochs`, `--lr`, "
        "`--weight-decay`, `--augment` and `--augment-shift` or the `[train]` keys override them. Fine-tuning a "
        "model file (`[model] path`): " + std::to_string(kFineTuneEpochs) + " epochs on the cosine schedule at a "
