@@ -209,8 +209,9 @@ void Lif::backward(const Matrix& dy, Matrix& dx) {
   const float beta = params_[0]->value(0, 0), th = params_[1]->value(0, 0), k = float(o_.slope);
   const bool soft = o_.reset == "soft";
   dx.resize(dy.rows(), F);
-  double dbeta = 0, dth = 0;
-#pragma omp parallel for schedule(static) reduction(+ : dbeta, dth) if (B * T * F > (1 << 16))
+  // Per-sample sums, added in sample order afterwards: the same bits on any thread count.
+  std::vector<double> dbeta(std::size_t(B), 0.0), dth(std::size_t(B), 0.0);
+#pragma omp parallel for schedule(static) if (B * T * F > (1 << 16))
   for (long b = 0; b < B; ++b) {
     std::vector<float> du(std::size_t(F), 0.f);  // dL/dU_t, from step t + 1
     double db = 0, dt = 0;
@@ -235,11 +236,13 @@ void Lif::backward(const Matrix& dy, Matrix& dx) {
         du[std::size_t(i)] = beta * dv;
       }
     }
-    dbeta += db;
-    dth += dt;
+    dbeta[std::size_t(b)] = db;
+    dth[std::size_t(b)] = dt;
   }
-  params_[0]->grad(0, 0) += float(dbeta);
-  params_[1]->grad(0, 0) += float(dth);
+  double sb = 0, st = 0;
+  for (long b = 0; b < B; ++b) sb += dbeta[std::size_t(b)], st += dth[std::size_t(b)];
+  params_[0]->grad(0, 0) += float(sb);
+  params_[1]->grad(0, 0) += float(st);
 }
 
 // ------------------------------------------------------------------------------------------------

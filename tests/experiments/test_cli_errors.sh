@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Process-level test of issue 13, "bad input never crashes" (registered in tests/experiments/CMakeLists.txt).
-# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr, params) must be:
+# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr, params) must be:
 #   exit status 1 (an internal error, a bug, would be 3; a crash 134/139; CLI11's own codes 105-115),
 #   exactly one line on stderr, starting "aimc: error: " and naming what was wrong (file, key, option),
 #   nothing on stdout,
@@ -98,7 +98,7 @@ M='[model]
 path = "m.h5"'  # the one required table of mc and hardnn configs
 
 # ---- command line (CLI11) -------------------------------------------------------------------------
-expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, basisn, snr or params)"
+expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr or params)"
 expect_error "unknown subcommand" "unknown command 'bogus'" bogus
 expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
 expect_error "unknown global option" "--bogus" --bogus mc ok.toml
@@ -354,6 +354,29 @@ conf c.toml '[model]' 'path = "missing.h5"' '[data]' 'subset = 20' 'calibration 
 expect_error "basisn: missing model" "c.toml: model.path = \"missing.h5\": model file not found" \
   basisn c.toml --out keep.h5 --force --quiet --no-progress
 [ -e keep.basisn.h5 ] && fail_now "basisn" "a failed basisn run created keep.basisn.h5"
+
+# ---- snn --------------------------------------------------------------------------------------------
+sp_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$M" '[data]' 'subset = 20' 'calibration = 16' "$@"
+  expect_error "snn: $name" "$want" snn c.toml --out keep.h5 --force --quiet --no-progress
+}
+expect_error "snn: missing config" "config is required" snn
+sp_case "not a spiking model" "c.toml: model.path: \"m.h5\" is not a spiking network (no snn_encode layer"
+sp_case "readout set" "c.toml: mapping.readout: is set by each variant of this study" '[mapping]' 'readout = "adc"'
+sp_case "key misspelt" "c.toml: snn.hwa_epoch: unknown key (did you mean 'hwa_epochs'?)" '[snn]' 'hwa_epoch = 1'
+sp_case "section misspelt" "c.toml: snn_costs: unknown key (did you mean 'snn_cost'?)" '[snn_costs]' 't_read_s = 1e-9'
+sp_case "lr zero" "c.toml: parameter 'snn.lr' = 0" '[snn]' 'lr = 0'
+sp_case "weight noise unknown" "c.toml: parameter 'snn.weight_noise' = \"gauss\"" '[snn]' 'weight_noise = "gauss"'
+sp_case "adc_mux unknown" "c.toml: parameter 'snn_cost.adc_mux' = \"time\"" '[snn_cost]' 'adc_mux = "time"'
+sp_case "cols_per_adc zero" "c.toml: parameter 'snn_cost.cols_per_adc' = 0" '[snn_cost]' 'cols_per_adc = 0'
+sp_case "train_images beyond the training set" "c.toml: snn.train_images~~exceeds the 60000 training images" \
+  '[snn]' 'train_images = 60001'
+conf c.toml '[model]' 'path = "missing.h5"' '[data]' 'subset = 20' 'calibration = 16'
+expect_error "snn: missing model" "c.toml: model.path = \"missing.h5\": model file not found" \
+  snn c.toml --out keep.h5 --force --quiet --no-progress
+ls keep.hwa.* keep.progressive.* > /dev/null 2>&1 && fail_now "snn" "a failed snn run created a fine-tuned model file"
 
 # ---- hardnn ----------------------------------------------------------------------------------------
 hd_case() {

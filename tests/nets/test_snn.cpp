@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "tests/common/layer_helpers.hpp"
 #include "core/random.hpp"
@@ -164,6 +165,26 @@ TEST_CASE("snn: lif backward is the exact gradient of the smoothed neuron") {
       CHECK(std::abs(g) > 1e-3);  // the check is not vacuous
     }
   }
+}
+
+TEST_CASE("snn: lif gradients are the same bits on any thread count") {
+  // learned leak and threshold: their gradients sum over every sample, in sample order
+  Stream s(15, "snn-threads");
+  const int T = 5, F = 300, B = 64;
+  const Matrix x = test::normal(B * T, F, s, 0.8f), r = test::normal(B * T, F, s);
+  auto run = [&](int threads) {
+    test::Threads th(threads);
+    Lif l = make_lif(F, T, 0.8, 0.6, "soft", true);
+    Matrix y, dx;
+    l.forward(x, y, Mode::train);
+    l.backward(r, dx);
+    return std::make_tuple(y, dx, l.parameters()[0]->grad(0, 0), l.parameters()[1]->grad(0, 0));
+  };
+  const auto a = run(1), b = run(2);
+  CHECK(std::get<0>(a) == std::get<0>(b));
+  CHECK(std::get<1>(a) == std::get<1>(b));
+  CHECK(std::get<2>(a) == std::get<2>(b));
+  CHECK(std::get<3>(a) == std::get<3>(b));
 }
 
 TEST_CASE("snn: encoding and read-out") {
