@@ -13,9 +13,11 @@
 #include "devices/accumulator.hpp"
 #include "devices/mpc.hpp"
 #include "devices/snr_chain.hpp"
+#include "tests/common/approx.hpp"
 
 using namespace aimc;
 using namespace aimc::devices;
+using aimc::test::rel;
 
 TEST_CASE("snr chain: the composition formulas match Monte Carlo with independent noise sources (10^6 samples)") {
   // y_o ~ N(0, 1); q_iy and eta_a independent Gaussians with the given SNRs; a B-bit ADC over
@@ -215,8 +217,9 @@ TEST_CASE("snr chain: quantization-limited chains need the same MPC precision at
 }
 
 TEST_CASE("snr chain: ADC energy model and analytical pieces by hand") {
-  CHECK(adc_energy_J(8, 1.0) == doctest::Approx(100e-15 * 8 + 1e-18 * 65536));
-  CHECK(adc_energy_J(4, 0.8) == doctest::Approx((100e-15 * 4 + 1e-18 * 256) * 0.64));
+  // ~1e-12 J: relative, a few double operations on each side (V^2 vs the literal 0.64: 1 ulp each)
+  CHECK(adc_energy_J(8, 1.0) == rel(100e-15 * 8 + 1e-18 * 65536, 1e-12));
+  CHECK(adc_energy_J(4, 0.8) == rel((100e-15 * 4 + 1e-18 * 256) * 0.64, 1e-12));
   // SQNR_qiy for 1-bit inputs and weights: D_x = 1/2, D_w = 1, E[x^2] = E[w^2] = 1/3:
   // noise per term 1/3 (1/48) + 1/3 (1/12) - 1/576 = 19/576, signal 1/9: SQNR = 64/19.
   QsModel m;

@@ -11,9 +11,11 @@
 #include "core/stats.hpp"
 #include "devices/technology.hpp"
 #include "devices/variation.hpp"
+#include "tests/common/approx.hpp"
 
 using namespace aimc;
 using namespace aimc::devices;
+using aimc::test::rel;
 
 namespace {
 // Two-sided confidence interval for a standard deviation from n samples: (n-1) s^2 / sigma^2 ~ chi^2(n-1).
@@ -32,11 +34,12 @@ bool mean_in_ci(double m, double mu, double sigma, std::size_t n) {
 }  // namespace
 
 TEST_CASE("variation: Pelgrom area law") {
-  CHECK(pelgrom_sigma_vt_V(3e-9, 1e-6, 1e-6) == doctest::Approx(3e-3));
+  // mV-scale results of a product, a square root and a division: relative, to a few ulps.
+  CHECK(pelgrom_sigma_vt_V(3e-9, 1e-6, 1e-6) == rel(3e-3, 1e-12));
   // four times the area halves sigma
-  CHECK(pelgrom_sigma_vt_V(3e-9, 2e-6, 2e-6) == doctest::Approx(1.5e-3));
-  CHECK(pelgrom_sigma_c_rel(0.01, 4e-15) == doctest::Approx(0.005));
-  CHECK(sigma_vt_cell_V(technology("65nm")) == doctest::Approx(3e-9 / std::sqrt(120e-9 * 65e-9)));
+  CHECK(pelgrom_sigma_vt_V(3e-9, 2e-6, 2e-6) == rel(1.5e-3, 1e-12));
+  CHECK(pelgrom_sigma_c_rel(0.01, 4e-15) == rel(0.005, 1e-12));
+  CHECK(sigma_vt_cell_V(technology("65nm")) == rel(3e-9 / std::sqrt(120e-9 * 65e-9), 1e-12));
   // the cell's sigma(V_t) grows as the presets scale down (A_VT falls slower than sqrt(W L))
   CHECK(sigma_vt_cell_V(technology("45nm")) > sigma_vt_cell_V(technology("65nm")));
   CHECK(sigma_vt_cell_V(technology("22nm")) > sigma_vt_cell_V(technology("45nm")));
@@ -105,8 +108,13 @@ TEST_CASE("variation: same stream gives identical draws, different streams diffe
 }
 
 TEST_CASE("variation: temperature enters as kT and U_T") {
-  CHECK(thermal_voltage_V(300) == doctest::Approx(0.025852).epsilon(1e-4));
-  CHECK(kT_J(300) == doctest::Approx(4.1419e-21).epsilon(1e-4));
+  // SI 2019 defines k = 1.380649e-23 J/K and q = 1.602176634e-19 C exactly: k 300 = 4.141947e-21 J and
+  // k 300 / q = 0.0258519998 V. The quoted values are rounded to 5 digits (at most 2e-5 relative);
+  // the exact ones to a few ulps. (kT ~ 4e-21 J: a bare Approx would accept any value below ~1e-5.)
+  CHECK(thermal_voltage_V(300) == rel(0.025852, 2e-5));
+  CHECK(thermal_voltage_V(300) == rel(300 * 1.380649e-23 / 1.602176634e-19, 1e-12));
+  CHECK(kT_J(300) == rel(4.1419e-21, 2e-5));
+  CHECK(kT_J(300) == rel(4.141947e-21, 1e-12));
   CHECK(kT_J(0) == 0.0);
 }
 

@@ -10,11 +10,19 @@
 #include "core/error.hpp"
 #include "core/params.hpp"
 #include "devices/xbar_cost.hpp"
+#include "tests/common/approx.hpp"
 
 using namespace aimc;
 using namespace aimc::devices;
+using aimc::test::rel;
 
 namespace {
+
+// Every cost below is a sum of a few products of counts and per-operation costs, each a handful of double
+// operations; the code may group them differently (per layer, per tile), so the two sides differ by a few
+// ulps: 1e-12 relative is ~5000 ulps of headroom and still far tighter than any modelling difference.
+// (The energies are ~1e-12 J and times ~1e-7 s, where a bare doctest::Approx accepts anything.)
+constexpr double kEps = 1e-12;
 
 /// Round parameter values so that every product below is visible in the test.
 XbarCostParams small_params() {
@@ -87,14 +95,14 @@ TEST_CASE("xbar cost: standard mapping that fits by hand") {
     // layer b has one row tile, no adds.
     const double digital = 4 * 3 * 100 * 0.1e-12;
     const double latency = 5 * 100e-9;
-    CHECK(r.analog_energy_J == doctest::Approx(analog));
-    CHECK(r.digital_energy_J == doctest::Approx(digital));
+    CHECK(r.analog_energy_J == rel(analog, kEps));
+    CHECK(r.digital_energy_J == rel(digital, kEps));
     CHECK(r.write_energy_J == 0);
     CHECK(r.write_time_s == 0);
-    CHECK(r.latency_s == doctest::Approx(latency));
-    CHECK(r.energy_J == doctest::Approx(analog + digital));
-    CHECK(r.edp_Js == doctest::Approx((analog + digital) * latency));
-    CHECK(r.one_time_write_energy_J == doctest::Approx(9 * kProg));
+    CHECK(r.latency_s == rel(latency, kEps));
+    CHECK(r.energy_J == rel(analog + digital, kEps));
+    CHECK(r.edp_Js == rel((analog + digital) * latency, kEps));
+    CHECK(r.one_time_write_energy_J == rel(9 * kProg, kEps));
   }
 }
 
@@ -104,9 +112,9 @@ TEST_CASE("xbar cost: weight slices multiply crossbars and partial sums by hand"
   const CostResult r = standard_cost(small_net(), p, 18);
   CHECK(r.mapping == "standard");
   CHECK(r.crossbars_used == 18);
-  CHECK(r.analog_energy_J == doctest::Approx((4 * 16 + 1 * 2) * kRead));
+  CHECK(r.analog_energy_J == rel((4 * 16 + 1 * 2) * kRead, kEps));
   // Layer a: 4 row tiles x 2 slices = 8 results per output, 7 adds; layer b: 1 x 2, 1 add per output.
-  CHECK(r.digital_energy_J == doctest::Approx((4 * 7 * 100 + 1 * 1 * 10) * 0.1e-12));
+  CHECK(r.digital_energy_J == rel((4 * 7 * 100 + 1 * 1 * 10) * 0.1e-12, kEps));
 }
 
 TEST_CASE("xbar cost: reprogramming below the need by hand") {
@@ -119,15 +127,15 @@ TEST_CASE("xbar cost: reprogramming below the need by hand") {
   CHECK(r.cycles == 3 * 4 + 1 * 1);
   // 4 programming rounds in all, each one crossbar's time (a round's crossbars are written in parallel);
   // every one of the 9 crossbars' worth of tiles is written once per pass.
-  CHECK(r.write_time_s == doctest::Approx(4 * kProgTime));
-  CHECK(r.write_energy_J == doctest::Approx(9 * kProg));
+  CHECK(r.write_time_s == rel(4 * kProgTime, kEps));
+  CHECK(r.write_energy_J == rel(9 * kProg, kEps));
   const double analog = (4 * 8 + 1 * 1) * kRead, digital = 4 * 3 * 100 * 0.1e-12;
-  CHECK(r.analog_energy_J == doctest::Approx(analog));
-  CHECK(r.digital_energy_J == doctest::Approx(digital));
+  CHECK(r.analog_energy_J == rel(analog, kEps));
+  CHECK(r.digital_energy_J == rel(digital, kEps));
   const double latency = 13 * 100e-9 + 4 * kProgTime, energy = analog + digital + 9 * kProg;
-  CHECK(r.latency_s == doctest::Approx(latency));
-  CHECK(r.energy_J == doctest::Approx(energy));
-  CHECK(r.edp_Js == doctest::Approx(energy * latency));
+  CHECK(r.latency_s == rel(latency, kEps));
+  CHECK(r.energy_J == rel(energy, kEps));
+  CHECK(r.edp_Js == rel(energy * latency, kEps));
   CHECK(r.one_time_write_energy_J == 0);
   // The write cost dominates: 4 x 35.2 us against 1.3 us of reads.
   CHECK(r.write_time_s > 10 * r.cycles * p.t_read_s);
@@ -135,9 +143,9 @@ TEST_CASE("xbar cost: reprogramming below the need by hand") {
   p.batch = 4;  // one pass serves 4 inputs: the write cost per inference is a quarter
   const CostResult b = standard_cost(small_net(), p, 3);
   CHECK(b.cycles == 13);
-  CHECK(b.write_time_s == doctest::Approx(4 * kProgTime / 4));
-  CHECK(b.write_energy_J == doctest::Approx(9 * kProg / 4));
-  CHECK(b.energy_J == doctest::Approx(analog + digital + 9 * kProg / 4));
+  CHECK(b.write_time_s == rel(4 * kProgTime / 4, kEps));
+  CHECK(b.write_energy_J == rel(9 * kProg / 4, kEps));
+  CHECK(b.energy_J == rel(analog + digital + 9 * kProg / 4, kEps));
 }
 
 TEST_CASE("xbar cost: BasisN by hand") {
@@ -154,22 +162,22 @@ TEST_CASE("xbar cost: BasisN by hand") {
     const double analog = (16 + 1) * 1 * kRead;
     const double digital = (12800 + 80) * 0.1e-12;  // shift-and-add; L = 50 <= 64 rows: no partial sums
     const double latency = 7 * 100e-9;
-    CHECK(r.analog_energy_J == doctest::Approx(analog));
-    CHECK(r.digital_energy_J == doctest::Approx(digital));
+    CHECK(r.analog_energy_J == rel(analog, kEps));
+    CHECK(r.digital_energy_J == rel(digital, kEps));
     CHECK(r.write_energy_J == 0);
     CHECK(r.write_time_s == 0);
-    CHECK(r.latency_s == doctest::Approx(latency));
-    CHECK(r.energy_J == doctest::Approx(analog + digital));
-    CHECK(r.edp_Js == doctest::Approx((analog + digital) * latency));
-    CHECK(r.one_time_write_energy_J == doctest::Approx(3 * kProg));
+    CHECK(r.latency_s == rel(latency, kEps));
+    CHECK(r.energy_J == rel(analog + digital, kEps));
+    CHECK(r.edp_Js == rel((analog + digital) * latency, kEps));
+    CHECK(r.one_time_write_energy_J == rel(3 * kProg, kEps));
   }
   SUBCASE("digital unit after the reads and uniform coefficients") {
     p.digital_pipelined = false;
     p.coefficients = "uniform";
     const CostResult r = basisn_cost(small_net(), kBasis, p, 3);
     CHECK(r.cycles == (6 + 4) + (1 + 1));
-    CHECK(r.digital_energy_J == doctest::Approx((12800 + 80) * (0.2e-12 + 0.1e-12)));
-    CHECK(r.latency_s == doctest::Approx(12 * 100e-9));
+    CHECK(r.digital_energy_J == rel((12800 + 80) * (0.2e-12 + 0.1e-12), kEps));
+    CHECK(r.latency_s == rel(12 * 100e-9, kEps));
   }
   SUBCASE("a standard layer beside the basis copies") {
     std::vector<LayerWork> net = small_net();
@@ -181,9 +189,9 @@ TEST_CASE("xbar cost: BasisN by hand") {
     CHECK(r.feasible);
     CHECK(r.crossbars_used == 2 + 1);
     CHECK(r.cycles == 8 + 1);
-    CHECK(r.analog_energy_J == doctest::Approx(16 * kRead + 1 * 1 * kRead));
-    CHECK(r.digital_energy_J == doctest::Approx(12800 * 0.1e-12));
-    CHECK(r.one_time_write_energy_J == doctest::Approx(3 * kProg));
+    CHECK(r.analog_energy_J == rel(16 * kRead + 1 * 1 * kRead, kEps));
+    CHECK(r.digital_energy_J == rel(12800 * 0.1e-12, kEps));
+    CHECK(r.one_time_write_energy_J == rel(3 * kProg, kEps));
   }
   SUBCASE("a basis longer than the crossbar adds partial sums") {
     // L = 100 -> ceil(100/64) = 2 crossbars per copy, each basis MVM adds 2 row tiles: 1 add x 8 vectors.
@@ -193,8 +201,8 @@ TEST_CASE("xbar cost: BasisN by hand") {
     CHECK(r.crossbars_used == 2 * 2);  // floor(5 / 2) = 2 copies
     // Layer a: 8 basis MVMs over 2 copies = 4 cycles, 6400 / 4096 -> 2 digital; layer b: 1 and 1.
     CHECK(r.cycles == 4 + 1);
-    CHECK(r.analog_energy_J == doctest::Approx((8 + 1) * 2 * kRead));
-    CHECK(r.digital_energy_J == doctest::Approx((8 + 1) * 1 * 8 * 0.1e-12 + (6400 + 80) * 0.1e-12));
+    CHECK(r.analog_energy_J == rel((8 + 1) * 2 * kRead, kEps));
+    CHECK(r.digital_energy_J == rel((8 + 1) * 1 * 8 * 0.1e-12 + (6400 + 80) * 0.1e-12, kEps));
   }
 }
 
@@ -254,7 +262,7 @@ TEST_CASE("xbar cost: reprogramming cost per inference falls with batch") {
     p.batch = batch;
     const CostResult r = standard_cost(small_net(), p, 3);
     CHECK(r.mapping == "reprogram");
-    CHECK(r.write_energy_J * batch == doctest::Approx(9 * kProg));
+    CHECK(r.write_energy_J * batch == rel(9 * kProg, kEps));
     if (batch > 1) {
       CHECK(r.energy_J < prev_energy);
       CHECK(r.latency_s < prev_latency);
@@ -266,7 +274,7 @@ TEST_CASE("xbar cost: reprogramming cost per inference falls with batch") {
   p.batch = 1;
   const double fits1 = standard_cost(small_net(), p, 9).energy_J;
   p.batch = 8;
-  CHECK(standard_cost(small_net(), p, 9).energy_J == doctest::Approx(fits1));
+  CHECK(standard_cost(small_net(), p, 9).energy_J == rel(fits1, kEps));
 }
 
 TEST_CASE("xbar cost: bad parameters and inputs are errors naming them") {

@@ -25,11 +25,13 @@
 #include "nets/mitigation.hpp"
 #include "nets/network.hpp"
 #include "nets/train.hpp"
+#include "tests/common/approx.hpp"
 #include "tests/common/layer_helpers.hpp"
 
 using namespace aimc;
 using namespace aimc::nets;
 using aimc::test::normal;
+using aimc::test::rel;
 
 namespace {
 
@@ -395,8 +397,9 @@ TEST_CASE("actnoise: gradient_norms ranks a planted noise-sensitive site first")
     for (auto* p : net.layer(before).parameters()) p->value /= 16.f;
     net.layer(after).parameters()[0]->value *= 16.f;  // weight only: the next layer's bias is unchanged
     const auto g = norms(net);
-    CHECK(g[planted] == doctest::Approx(16 * g0[planted]).epsilon(1e-6));
-    CHECK(g[1 - planted] == doctest::Approx(g0[1 - planted]).epsilon(1e-6));
+    // relative, as the comment above states (with doctest's default scale of 1 the bound was absolute)
+    CHECK(g[planted] == rel(16 * g0[planted], 1e-6));
+    CHECK(g[1 - planted] == rel(g0[1 - planted], 1e-6));
     CHECK(g[planted] > g[1 - planted]);
   }
 }
@@ -450,7 +453,7 @@ TEST_CASE("actnoise: gradient_norms against finite differences of the per-image 
       mean += std::sqrt(sq) / double(d.size());
     }
     CHECK(mean > 0);
-    CHECK(g[k] == doctest::Approx(mean).epsilon(1e-3));
+    CHECK(g[k] == rel(mean, 1e-3));
   }
 }
 
