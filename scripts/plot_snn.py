@@ -120,10 +120,11 @@ def main(argv):
     ax.set_xticklabels([f"{x:g}" for x in r["x"]])
     ax.set_xlabel(r["axis"] or "sweep point")
     ax.set_ylabel("top-1 accuracy")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_title(f"Monte Carlo over {r['trials']} chips (mean, 95% CI), T = {r['steps']}", fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=6.5, loc="upper center", ncol=3)
     ax = axs[1]
     ax.plot(r["tile_rows"], r["energy_ratio"], "o-", color="C0", label="energy: ADC / sense amp")
     ax.plot(r["tile_rows"], r["latency_ratio"], "s-", color="C3", label="latency: ADC / sense amp")
