@@ -1,7 +1,5 @@
 #include "experiments/basisn.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -9,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <map>
 #include <memory>
 
 #include "core/error.hpp"
@@ -32,7 +29,6 @@
 namespace aimc::experiments {
 
 using nets::AnalogConfig;
-using nets::AnalogNetwork;
 using nets::Network;
 
 std::span<const Param<BasisnParams>> BasisnParams::params() {
@@ -471,29 +467,18 @@ int run_basisn(const BasisnOptions& o) {
   }
   sched.checkpoint();
 
-  std::vector<std::unique_ptr<AnalogNetwork>> an(kVariants * P);
-  std::map<std::pair<std::size_t, std::size_t>, Matrix> prefix;  // (variant, first analog node)
+  std::vector<ChipRunner::Unit> units;
   for (std::size_t v = 0; v < kVariants; ++v)
-    for (std::size_t p = 0; p < P; ++p) {
-      try {
-        an[v * P + p] = std::make_unique<AnalogNetwork>(nets[v], c.analog_at(p), cal.x);
-      } catch (const Error& e) {
-        throw Error(file + ": " + kVariantNames[v] + ": " + e.what());
-      }
-      const auto key = std::make_pair(v, an[v * P + p]->first_analog());
-      if (!prefix.count(key)) prefix[key] = an[v * P + p]->prefix(test.x);
-    }
+    for (std::size_t p = 0; p < P; ++p) units.push_back({&nets[v], c.analog_at(p), kVariantNames[v]});
+  ChipRunner chips(units, cal.x, test.x, file);
   std::vector<Job> jobs;
   for (std::size_t v = 0; v < kVariants; ++v)
     for (std::size_t p = 0; p < P; ++p)
       for (int t = 0; t < c.mc.trials; ++t)
         if (!r.variants[v].points[p].done[std::size_t(t)]) jobs.push_back({v * P + p, std::uint64_t(t)});
-  std::vector<std::unique_ptr<nets::AnalogInstance>> instances(std::size_t(omp_get_max_threads()) * kVariants * P);
   Progress progress("mc", (long long)jobs.size(), "chips", talk);
   sched.run(jobs, [&](const Job& job, std::span<double> d) {
-    const std::size_t u = job.unit, v = u / P;
-    auto& inst = instances.at(std::size_t(omp_get_thread_num()) * kVariants * P + u);
-    const TrialResult res = run_trial(*an[u], prefix.at({v, an[u]->first_analog()}), test.y, c.mc, job.index, &inst);
+    const TrialResult res = chips.trial(job.unit, job.index, test.y, c.mc);
     d[0] = res.accuracy;
     d[1] = res.loss;
   }, &progress);

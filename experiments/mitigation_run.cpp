@@ -1,5 +1,7 @@
 #include "experiments/mitigation_run.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +18,26 @@ namespace aimc::experiments {
 
 namespace {
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+ChipRunner::ChipRunner(const std::vector<Unit>& units, const Matrix& calibration, const Matrix& test_x,
+                       const std::string& file) {
+  for (const Unit& u : units) {
+    try {
+      an_.push_back(std::make_unique<nets::AnalogNetwork>(*u.net, u.hardware, calibration));
+    } catch (const Error& e) {
+      throw Error(file + ": " + u.name + ": " + e.what());
+    }
+    net_.push_back(u.net);
+    const auto key = std::make_pair(u.net, an_.back()->first_analog());
+    if (!prefix_.count(key)) prefix_[key] = an_.back()->prefix(test_x);
+  }
+  instances_.resize(std::size_t(omp_get_max_threads()) * an_.size());
+}
+
+TrialResult ChipRunner::trial(std::size_t u, std::uint64_t chip, const VectorI& labels, const McParams& mc) {
+  auto& inst = instances_.at(std::size_t(omp_get_thread_num()) * an_.size() + u);
+  return run_trial(*an_[u], prefix_.at({net_[u], an_[u]->first_analog()}), labels, mc, chip, &inst);
 }
 
 PointRecords::PointRecords(int trials) : accuracy(std::size_t(trials), kNaN), loss(std::size_t(trials), kNaN), done(std::size_t(trials), 0) {}

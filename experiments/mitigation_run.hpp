@@ -4,12 +4,15 @@
 /// a confidence interval, their HDF5 layout, stage model files reused on --resume, and number lists
 /// in config strings.
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/hdf5io.hpp"
 #include "experiments/mc.hpp"
+#include "nets/analog.hpp"
 #include "nets/model_io.hpp"
 
 namespace aimc::experiments {
@@ -59,6 +62,30 @@ struct TrialKeys {
 /// The /sweep group: dataset "axes" (the swept keys in point order, last fastest) and one dataset of
 /// values per axis.
 void write_sweep_axes(H5::Group& root, const McConfig& c);
+
+/// The chips of several units (a model on one hardware configuration: a variant at a sweep point), ready
+/// to run: each unit's calibrated mapping, the digital prefixes of the test inputs (computed once per
+/// model and prefix end, shared by the units that have the same), and one reusable device instance per
+/// thread and unit. trial(u, t) is run_trial of unit u, chip t: the result depends only on the unit,
+/// the chip and mc.seed, never on which thread runs it.
+class ChipRunner {
+ public:
+  struct Unit {
+    const nets::Network* net;  ///< must outlive the runner
+    nets::AnalogConfig hardware;
+    std::string name;          ///< names the unit in errors ("<file>: <name>: ...")
+  };
+  /// Errors of the mappings name `file` and the unit.
+  ChipRunner(const std::vector<Unit>& units, const Matrix& calibration, const Matrix& test_x, const std::string& file);
+  TrialResult trial(std::size_t unit, std::uint64_t chip, const VectorI& labels, const McParams& mc);
+  std::size_t size() const { return an_.size(); }
+
+ private:
+  std::vector<const nets::Network*> net_;
+  std::vector<std::unique_ptr<nets::AnalogNetwork>> an_;
+  std::map<std::pair<const nets::Network*, std::size_t>, Matrix> prefix_;  // (model, first analog node)
+  std::vector<std::unique_ptr<nets::AnalogInstance>> instances_;             // thread-major, then unit
+};
 
 /// "p0000", "p0001", ...: the group name of sweep point p.
 std::string point_name(std::size_t p);

@@ -1,7 +1,5 @@
 #include "experiments/snn.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -31,7 +29,6 @@
 namespace aimc::experiments {
 
 using nets::AnalogConfig;
-using nets::AnalogNetwork;
 using nets::Network;
 
 std::span<const Param<SnnParams>> SnnParams::params() {
@@ -478,33 +475,22 @@ int run_snn(const SnnOptions& o) {
   }
   sched.checkpoint();
 
-  std::vector<std::unique_ptr<AnalogNetwork>> an(kVariants * P);
-  std::map<std::pair<const Network*, std::size_t>, Matrix> prefix;  // (model, first analog node)
+  std::vector<ChipRunner::Unit> units;
   for (std::size_t v = 0; v < kVariants; ++v)
     for (std::size_t p = 0; p < P; ++p) {
       AnalogConfig a = c.analog_at(p);
       a.mapping.readout = kVariantReadout[v];
-      const Network& n = model_of(v, p);
-      try {
-        an[v * P + p] = std::make_unique<AnalogNetwork>(n, a, cal.x);
-      } catch (const Error& e) {
-        throw Error(file + ": " + kVariantNames[v] + ": " + e.what());
-      }
-      const auto key = std::make_pair(&n, an[v * P + p]->first_analog());
-      if (!prefix.count(key)) prefix[key] = an[v * P + p]->prefix(test.x);
+      units.push_back({&model_of(v, p), a, kVariantNames[v]});
     }
+  ChipRunner chips(units, cal.x, test.x, file);
   std::vector<Job> jobs;
   for (std::size_t v = 0; v < kVariants; ++v)
     for (std::size_t p = 0; p < P; ++p)
       for (int t = 0; t < c.mc.trials; ++t)
         if (!r.variants[v].points[p].done[std::size_t(t)]) jobs.push_back({v * P + p, std::uint64_t(t)});
-  std::vector<std::unique_ptr<nets::AnalogInstance>> instances(std::size_t(omp_get_max_threads()) * kVariants * P);
   Progress progress("mc", (long long)jobs.size(), "chips", talk);
   sched.run(jobs, [&](const Job& job, std::span<double> d) {
-    const std::size_t u = job.unit, v = u / P, p = u % P;
-    auto& inst = instances.at(std::size_t(omp_get_thread_num()) * kVariants * P + u);
-    const Matrix& x = prefix.at({&model_of(v, p), an[u]->first_analog()});
-    const TrialResult res = run_trial(*an[u], x, test.y, c.mc, job.index, &inst);
+    const TrialResult res = chips.trial(job.unit, job.index, test.y, c.mc);
     d[0] = res.accuracy;
     d[1] = res.loss;
   }, &progress);

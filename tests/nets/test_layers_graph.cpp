@@ -994,7 +994,7 @@ TEST_CASE("make_resnet: CIFAR-style ResNet-8 and ResNet-20 (He et al. 2016, Sec.
   for (auto* p : cifar.parameters()) CHECK(p->grad.allFinite());
   CHECK(cifar.parameters()[0]->grad.norm() > 0);
   CHECK_THROWS_WITH_AS(make_resnet(9), "make_resnet: depth 9 is not 6 n + 2 with 1 <= n <= 1000 (8, 14, 20, 32, ...)", Error);
-  CHECK_THROWS_WITH_AS(make_reference("resnet"), "unknown reference model 'resnet' (expected mlp, cnn, resnet8 or resnet20)",
+  CHECK_THROWS_WITH_AS(make_reference("resnet"), "unknown reference model 'resnet' (expected mlp, cnn, resnet8, resnet20, snn_cnn or snn_mlp)",
                        Error);
 }
 
