@@ -370,16 +370,23 @@ int run_snn(const SnnOptions& o) {
   // Stage 2: the fine-tuned models, per tile_rows.
   std::map<int, Network> hwa_net, prog_net;
   const std::string stem = stem_of(o.out);
+  auto model_path = [&](const std::string& kind, int rows) {
+    return stem + "." + kind + ".r" + std::to_string(rows) + ".h5";
+  };
+  // All checked before any is written: under MPI rank 0 writes each model as it finishes, and a slower
+  // rank must not then find it.
+  for (int rows : tile_rows)
+    for (const char* kind : {"hwa", "progressive"})
+      if (std::filesystem::exists(model_path(kind, rows)) && !o.resume && !o.force)
+        throw Error(model_path(kind, rows) + ": model file of a previous run exists; pass --resume to continue that "
+                                             "run or --force to overwrite it");
   for (int rows : tile_rows) {
     AnalogConfig hw = c.analog;
     hw.mapping.tile_rows = rows;
     for (const bool progressive : {false, true}) {
       const std::string kind = progressive ? "progressive" : "hwa";
-      const std::string path = stem + "." + kind + ".r" + std::to_string(rows) + ".h5";
+      const std::string path = model_path(kind, rows);
       r.model_files.push_back(path);
-      if (std::filesystem::exists(path) && !o.resume && !o.force)
-        throw Error(path + ": model file of a previous run exists; pass --resume to continue that run or --force to "
-                           "overwrite it");
       auto& dst = progressive ? prog_net : hwa_net;
       if (auto m = reuse_stage(path, cf.text, o.resume)) {
         dst[rows] = std::move(m->net);
