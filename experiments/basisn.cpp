@@ -360,7 +360,7 @@ int run_basisn(const BasisnOptions& o) {
 
   const ResultsWriter out({.command = "basisn", .path = o.out, .resume = o.resume, .force = o.force, .lead = lead});
   const std::string stage_file = stem_of(o.out) + ".basisn.h5";
-  if (std::filesystem::exists(stage_file) && !o.resume && !o.force)
+  if (lead && std::filesystem::exists(stage_file) && !o.resume && !o.force)
     throw Error(stage_file + ": model file of a previous run exists; pass --resume to continue that run or --force to "
                              "overwrite it");
 

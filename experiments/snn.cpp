@@ -373,11 +373,11 @@ int run_snn(const SnnOptions& o) {
   auto model_path = [&](const std::string& kind, int rows) {
     return stem + "." + kind + ".r" + std::to_string(rows) + ".h5";
   };
-  // All checked before any is written: under MPI rank 0 writes each model as it finishes, and a slower
-  // rank must not then find it.
+  // Checked by rank 0 only, before any is written: rank 0 writes each model as it finishes, so a slower
+  // rank could find it (an error on rank 0 aborts every rank).
   for (int rows : tile_rows)
     for (const char* kind : {"hwa", "progressive"})
-      if (std::filesystem::exists(model_path(kind, rows)) && !o.resume && !o.force)
+      if (lead && std::filesystem::exists(model_path(kind, rows)) && !o.resume && !o.force)
         throw Error(model_path(kind, rows) + ": model file of a previous run exists; pass --resume to continue that "
                                              "run or --force to overwrite it");
   for (int rows : tile_rows) {
