@@ -18,7 +18,8 @@ kill_between_rewrites() {
     sleep 0.1
     kill -0 "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
     [ -f "$out" ] && [ "$("$count" "$out")" -ge 1 ] || continue
-    kill -STOP "$pid"
+    # (the run may end between the two kills: that is the same failure as above, not a shell error)
+    kill -STOP "$pid" 2> /dev/null || fail "the campaign finished before it could be killed"
     if [ -f "$out.journal" ] && [ "$(grep -c " end$" "$out.journal" || true)" -ge 1 ]; then
       kill -9 "$pid"
       killed=1
