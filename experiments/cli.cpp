@@ -14,6 +14,7 @@
 #include "experiments/correctnet.hpp"
 #include "experiments/basisn.hpp"
 #include "experiments/snn.hpp"
+#include "experiments/onchip.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/import.hpp"
@@ -230,6 +231,17 @@ int run_cli(int argc, char** argv) {
   bool sp_no_progress = false;
   spc->add_flag("--no-progress", sp_no_progress, "no progress lines on stderr");
 
+  OnchipOptions oc;
+  auto* occ = app.add_subcommand(
+      "onchip", "on-chip learning on Iris with MOSFET gate-voltage synapses, nonlinear RRAM and float SGD; Monte Carlo "
+                "over chips, k-fold CV, sweeps of resolution, variation and leakage");
+  occ->add_option("config", oc.config, "study config (TOML)")->required();
+  occ->add_option("--out", oc.out, "results file (HDF5)")->capture_default_str();
+  occ->add_flag("--force", oc.force, "overwrite an existing results file");
+  occ->add_flag("--quiet", oc.quiet, "no summary");
+  bool oc_no_progress = false;
+  occ->add_flag("--no-progress", oc_no_progress, "no progress lines on stderr");
+
   SnrOptions sn;
   auto* snr = app.add_subcommand("snr", "SNR and ADC precision analysis of QS/IS/QR in-memory compute arrays");
   snr->add_option("config", sn.config, "analysis config (TOML)")->required();
@@ -255,7 +267,7 @@ int run_cli(int argc, char** argv) {
     const std::string_view word = command_word(argc, argv);
     bool known = false;
     for (const auto* sc : app.get_subcommands({})) known = known || sc->get_name() == word;
-    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr or params";
+    const std::string commands = "train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, onchip, snr or params";
     if (!word.empty() && !known)  // CLI11 would only say "A subcommand is required"
       msg = "unknown command '" + one_line(word) + "' (expected " + commands + ")";
     else if (word.empty() && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos)
@@ -302,6 +314,10 @@ int run_cli(int argc, char** argv) {
     if (*spc) {
       sp.progress = !sp_no_progress;
       return run_snn(sp);
+    }
+    if (*occ) {
+      oc.progress = !oc_no_progress;
+      return run_onchip(oc);
     }
   } catch (const Error& e) {
     if (mpi.rank() == 0) std::fprintf(stderr, "aimc: error: %s\n", one_line(e.what()).c_str());

@@ -17,6 +17,7 @@
 #include "experiments/correctnet.hpp"
 #include "experiments/basisn.hpp"
 #include "experiments/snn.hpp"
+#include "experiments/onchip.hpp"
 #include "experiments/denoise.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
@@ -105,6 +106,18 @@ std::string parameter_reference() {
   s += section<Technology>("technology (in [sram_*])", "Defaults of the 65nm preset.");
   s += section<ProcessVariation>("process variation (in [sram_*])");
   s += section<MosfetParams>("[mosfet]");
+  s += "## On-chip learning (`aimc onchip`)\n\n"
+       "`[study]` also takes `hidden = [4]` (hidden-layer sizes; the network is 4-hidden-3 with a bias row per "
+       "layer) and `devices = [\"float\", \"mosfet\", \"rram\"]`; `[mosfet]` is the MOSFET table above (its "
+       "`dv_g_step_V` and `max_pulses` are replaced by `onchip.levels` and `onchip.max_pulses`); sweeps are "
+       "`[sweep.onchip]`, `[sweep.mosfet]`, `[sweep.mosfet_update]`, `[sweep.rram_pulse]` with `key = [values]`, "
+       "each swept alone.\n\n";
+  s += section<OnchipStudyParams>("[study]");
+  s += section<nets::OnchipParams>("[onchip]", "The training loop and update circuit (nets/onchip.hpp).");
+  s += section<MosfetUpdateParams>("[mosfet_update]", "Gate-charge pump and retention of the MOSFET synapse "
+                                                      "(devices/pulse_synapse.hpp).");
+  s += section<RramPulseParams>("[rram_pulse]", "RRAM synapse with NeuroSim's exponential pulse response "
+                                                "(devices/pulse_synapse.hpp).");
   s += "## Crossbar cost model (BasisN, issue 18)\n\n";
   s += section<XbarCostParams>("[xbar_cost]", "Cycles, latency and energy of the standard, reprogramming and BasisN "
                                               "mappings (devices/xbar_cost.hpp, where every formula is written out); "

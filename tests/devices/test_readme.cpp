@@ -14,6 +14,7 @@
 #include "devices/adc.hpp"
 #include "devices/dac.hpp"
 #include "devices/mosfet.hpp"
+#include "devices/pulse_synapse.hpp"
 #include "devices/mpc.hpp"
 #include "devices/pcm.hpp"
 #include "devices/snr_chain.hpp"
@@ -63,6 +64,8 @@ std::vector<std::pair<std::string, std::string>> tables() {
       {"IsParams", markdown_table<IsParams>()},
       {"QrParams", markdown_table<QrParams>()},
       {"MosfetParams", markdown_table<MosfetParams>()},
+      {"MosfetUpdateParams", markdown_table<MosfetUpdateParams>()},
+      {"RramPulseParams", markdown_table<RramPulseParams>()},
   };
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Process-level test of issue 13, "bad input never crashes" (registered in tests/experiments/CMakeLists.txt).
-# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr, params) must be:
+# Every failure of every command (train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, onchip, snr, params) must be:
 #   exit status 1 (an internal error, a bug, would be 3; a crash 134/139; CLI11's own codes 105-115),
 #   exactly one line on stderr, starting "aimc: error: " and naming what was wrong (file, key, option),
 #   nothing on stdout,
@@ -98,7 +98,7 @@ M='[model]
 path = "m.h5"'  # the one required table of mc and hardnn configs
 
 # ---- command line (CLI11) -------------------------------------------------------------------------
-expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, snr or params)"
+expect_error "no subcommand" "missing command (expected train, eval, import, mc, hardnn, correctnet, denoise, basisn, snn, onchip, snr or params)"
 expect_error "unknown subcommand" "unknown command 'bogus'" bogus
 expect_error "unknown subcommand after --threads" "unknown command 'bogus'" --threads 2 bogus
 expect_error "unknown global option" "--bogus" --bogus mc ok.toml
