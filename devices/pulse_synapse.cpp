@@ -195,7 +195,7 @@ class MosfetPulseArray final : public ConductanceArray {
         double step = k;
         if (u_.sigma_pulse > 0) step += u_.sigma_pulse * std::sqrt(std::abs(k)) * s.normal();
         vg_(i, j) = std::clamp(vg_(i, j) + dv * step, p_.v_g_min_V, p_.v_g_max_V);
-        energy_.pulses += std::abs(k);
+        if (spec_.levels > 0) energy_.pulses += std::abs(k);
         energy_.write_J += u_.c_gate_F * dv * std::abs(k) * u_.v_dd_V;
       }
     refresh();
@@ -248,8 +248,10 @@ class RramPulseArray final : public ConductanceArray {
         const double k = n(i, j);
         if (k == 0) continue;
         double& g = state_(i, j);
-        energy_.pulses += std::abs(k);
-        energy_.write_J += std::abs(k) * p_.v_write_V * p_.v_write_V * (p_.g_min_S + g * range) * p_.t_pulse_s;
+        if (spec_.levels > 0) {  // (continuous: no pulses, so no pulse energy either; reported as NaN)
+          energy_.pulses += std::abs(k);
+          energy_.write_J += std::abs(k) * p_.v_write_V * p_.v_write_V * (p_.g_min_S + g * range) * p_.t_pulse_s;
+        }
         if (k > 0) {
           const double q = std::min(1.0, rram_ltp_inverse(g, nu_p_(i, j)) + k * unit());
           g = rram_ltp(q, nu_p_(i, j));

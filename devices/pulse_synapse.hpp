@@ -85,7 +85,9 @@ double rram_ltd_inverse(double g, double nu);
 /// How the peripheral circuit turns a weight change into pulses.
 enum class PulseRounding { nearest, stochastic };
 
-/// Energy counters of one array (J) and pulse count.
+/// Energy counters of one array (J) and pulse count. A continuous array (levels = 0) applies no pulses:
+/// its pulse count stays 0; the MOSFET still counts its pump charge C |dV_G| V_DD (resolution-free),
+/// the RRAM's write energy is per pulse and stays 0 (the study reports both as NaN).
 struct PulseEnergy {
   double read_J = 0, write_J = 0;
   double pulses = 0;  ///< total |n| applied

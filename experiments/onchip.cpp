@@ -77,6 +77,7 @@ OnchipConfig parse_onchip_config(const ConfigFile& f) {
     if (const auto* n = t->get("hidden")) {
       const auto* a = n->as_array();
       if (!a) fail_at(file, "study.hidden", "expected an array of hidden-layer sizes, got " + describe(*n));
+      c.hidden.clear();
       for (const auto& e : *a) {
         const long long v = to_integer(e, file, "study.hidden");
         if (v < 1 || v > 4096) fail_at(file, "study.hidden", "layer size " + std::to_string(v) + " not in [1, 4096]");
@@ -338,6 +339,10 @@ Summary summarize(const OnchipConfig& c, const std::vector<Run>& runs, const Run
   s.read_per_sample_J = rd / n;
   s.write_per_sample_J = wr / n;
   s.pulses_per_sample = pu / n;
+  if (r.onchip.levels == 0 && r.device != "float") {  // no pulses at infinite resolution (pulse_synapse.hpp)
+    s.pulses_per_sample = std::numeric_limits<double>::quiet_NaN();
+    if (r.device == "rram") s.write_per_sample_J = std::numeric_limits<double>::quiet_NaN();
+  }
   // one epoch presents every training flower once
   s.t_epoch_s = r.t_sample_s * (n / double(r.samples.size()) / r.onchip.epochs);
   return s;

@@ -34,7 +34,7 @@ std::span<const Param<OnchipParams>> OnchipParams::params() {
 }
 
 void OnchipParams::check() const {
-  if (levels == 1) fail_param("levels", levels, "must be 0 (infinite resolution) or >= 2");
+  if (levels == 1) throw Error("parameter 'onchip.levels' = 1: must be 0 (infinite resolution) or >= 2");
 }
 
 PulseRounding OnchipParams::rounding_mode() const {

@@ -378,6 +378,37 @@ expect_error "snn: missing model" "c.toml: model.path = \"missing.h5\": model fi
   snn c.toml --out keep.h5 --force --quiet --no-progress
 ls keep.hwa.* keep.progressive.* > /dev/null 2>&1 && fail_now "snn" "a failed snn run created a fine-tuned model file"
 
+# ---- onchip -----------------------------------------------------------------------------------------
+oc_case() {
+  local name=$1 want=$2
+  shift 2
+  conf c.toml "$@"  # every case fails while the config is read, before any training
+  expect_error "onchip: $name" "$want" onchip c.toml --out keep.h5 --force --quiet --no-progress
+}
+expect_error "onchip: missing config" "config is required" onchip
+expect_error "onchip: config not found" "nope.toml" onchip nope.toml --out keep.h5 --force --quiet --no-progress
+conf c.toml '[study]' 'chips = 2' 'folds = 2' '[onchip]' 'epochs = 1'
+expect_error "onchip: results exist" "keep.h5~~exists" onchip c.toml --out keep.h5 --quiet --no-progress
+oc_case "section misspelt" "c.toml: mosfet_updates: unknown key (did you mean 'mosfet_update'?)" '[mosfet_updates]' 'sigma_pulse = 0.1'
+oc_case "key misspelt" "c.toml: onchip.epoch: unknown key (did you mean 'epochs'?)" '[onchip]' 'epoch = 3'
+oc_case "levels one" "c.toml: parameter 'onchip.levels' = 1" '[onchip]' 'levels = 1'
+oc_case "rounding unknown" "c.toml: parameter 'onchip.rounding' = \"floor\"" '[onchip]' 'rounding = "floor"'
+oc_case "chips one" "c.toml: parameter 'study.chips' = 1" '[study]' 'chips = 1'
+oc_case "folds beyond a class" "c.toml: parameter 'study.folds' = 51" '[study]' 'folds = 51'
+oc_case "hidden not an array" "c.toml: study.hidden: expected an array of hidden-layer sizes, got 4" '[study]' 'hidden = 4'
+oc_case "hidden zero" "c.toml: study.hidden: layer size 0 not in [1, 4096]" '[study]' 'hidden = [0]'
+oc_case "device unknown" "c.toml: study.devices: unknown device 'pcm' (valid: float, mosfet, rram)" '[study]' 'devices = ["pcm"]'
+oc_case "device twice" "c.toml: study.devices: 'rram' listed twice" '[study]' 'devices = ["rram", "rram"]'
+oc_case "mosfet step set" "c.toml: mosfet.dv_g_step_V: not used by aimc onchip" '[mosfet]' 'dv_g_step_V = 0.01'
+oc_case "rram range inverted" "c.toml: parameter 'g_max_S'" '[rram_pulse]' 'g_max_S = 1e-7'
+oc_case "leak negative" "c.toml: parameter 'mosfet_update.tau_leak_s' = -1" '[mosfet_update]' 'tau_leak_s = -1'
+oc_case "sweep unknown section" "c.toml: sweep.rram: unknown key" '[sweep.rram]' 'nu_ltp = [1]'
+oc_case "sweep unknown key" "c.toml: sweep.onchip.level: not a numeric parameter of [onchip]" '[sweep.onchip]' 'level = [8]'
+oc_case "sweep a string key" "c.toml: sweep.onchip.rounding: not a numeric parameter of [onchip]" '[sweep.onchip]' 'rounding = [1]'
+oc_case "sweep bad value" "c.toml: sweep.onchip.levels~~parameter 'onchip.levels' = 1" '[sweep.onchip]' 'levels = [8, 1]'
+oc_case "sweep empty" "c.toml: sweep.mosfet.a_vt_Vm" '[sweep.mosfet]' 'a_vt_Vm = []'
+oc_case "iris file missing" "missing.csv" '[study]' 'iris_csv = "missing.csv"'
+
 # ---- hardnn ----------------------------------------------------------------------------------------
 hd_case() {
   local name=$1 want=$2
