@@ -292,7 +292,7 @@ void train_job(const OnchipConfig& c, Run& r, const Split& s, int chip, int fold
   r.curve_test[job] = curve.test_acc;
   r.curve_train[job] = curve.train_acc;
   r.curve_loss[job] = curve.train_loss;
-  r.t_sample_s = curve.t_sample_s;
+  if (job == 0) r.t_sample_s = curve.t_sample_s;  // the same for every job; one writer (no data race)
 }
 
 /// Per-chip means over the splits of per-job values.
