@@ -8,6 +8,7 @@
 #include "experiments/campaign.hpp"
 #include "experiments/hardnn.hpp"
 #include "experiments/mc.hpp"
+#include "experiments/onchip.hpp"
 #include "experiments/snr.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
@@ -143,6 +144,10 @@ void execute_config(const fs::path& input) {
     (void)experiments::parse_hardnn_config(f);
   } catch (const Error&) {
   }
+  try {
+    (void)experiments::parse_onchip_config(f);
+  } catch (const Error&) {
+  }
   (void)experiments::parse_snr_config(f);
 }
 
@@ -211,7 +216,7 @@ Target config_target() {
   Target t;
   t.name = "config";
   t.ext = "toml";
-  t.what = "load_config + parse_mc_config / parse_hardnn_config / parse_snr_config";
+  t.what = "load_config + parse_mc_config / parse_hardnn_config / parse_onchip_config / parse_snr_config";
   t.setup = setup_config;
   t.generate = [](Rng& rng, const fs::path& dir) {
     std::string text = rng.pick(g_configs);
