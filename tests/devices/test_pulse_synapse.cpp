@@ -219,3 +219,52 @@ TEST_CASE("pulse synapse: bad parameters are rejected by name") {
   CHECK_THROWS_WITH_AS(make_mosfet_pulse_array(MosfetParams{}, u, good, one(0), chip), doctest::Contains("sigma_pulse"),
                        Error);
 }
+
+TEST_CASE("pulse synapse: reads are x W and d W^T, with the thermal noise of every device and the reference") {
+  MosfetParams p;  // default bias, read noise on, no variation (the weights below are exact)
+  p.a_vt_Vm = 0;
+  const PulseArraySpec spec{3, 2, 2.0, 0, 8};
+  MatrixD w0(3, 2);
+  w0 << 0.5, -1.0, 1.5, 0.25, -0.75, 2.0;
+  Stream chip(8, "t.chip");
+  auto a = make_mosfet_pulse_array(p, {}, spec, w0, chip);
+  const MatrixD w = a->weights();
+  CHECK((w - w0).cwiseAbs().maxCoeff() < 1e-9);  // continuous programming hits the weight
+  MatrixD x(1, 3);
+  x << 0.2, 1.0, 0.6;
+  // The oracle variance, from the physics: each device (and the row's reference at G_mid) passes a
+  // charge with variance 2 k T G |x| t_read; the column output is charge / (V_read t_read) in conductance
+  // units times scale = w_max / ((G_max - G_min) / 2).
+  const double kt = 1.380649e-23 * p.temperature_K;
+  const double g_lo = conductance_S(p, p.v_g_min_V), g_hi = conductance_S(p, p.v_g_max_V);
+  const double g_mid = 0.5 * (g_lo + g_hi), scale = spec.w_max / (0.5 * (g_hi - g_lo));
+  const int n = 20000;
+  Stream r(8, "t.read");
+  for (int c = 0; c < 2; ++c) {
+    double var = 0;
+    for (int j = 0; j < 3; ++j) {
+      const double g = g_mid + w(j, c) / scale;
+      var += 2 * kt * (g + g_mid) * x(0, j) * p.t_read_s;
+    }
+    var *= std::pow(scale / (p.v_read_V * p.t_read_s), 2);
+    double s1 = 0, s2 = 0;
+    MatrixD y;
+    for (int k = 0; k < n; ++k) {
+      a->read(x, y, r);
+      const double e = y(0, c) - (x * w)(0, c);
+      s1 += e;
+      s2 += e * e;
+    }
+    const double mean = s1 / n, v = s2 / n - mean * mean;
+    CHECK(std::abs(mean) < 5 * std::sqrt(var / n));
+    CHECK(std::abs(v - var) < 5 * var * std::sqrt(2.0 / (n - 1)));  // 5 standard errors of a variance
+  }
+  // without noise the transposed read is d W^T (the error scaled to full scale and back)
+  p.read_noise = false;
+  auto q = make_mosfet_pulse_array(p, {}, spec, w0, chip);
+  MatrixD d(1, 2), e;
+  d << 0.03, -0.12;
+  q->read_transposed(d, e, r);
+  const MatrixD want = d * q->weights().transpose();
+  for (int j = 0; j < 3; ++j) CHECK(e(0, j) == rel(want(0, j), 1e-12));
+}
