@@ -156,8 +156,27 @@ int run_hardnn(const HardnnOptions& o) {
   }
   sched.checkpoint();
 
-  std::vector<nets::Network> nets_;
-  for (int t = 0; t < omp_get_max_threads(); ++t) nets_.push_back(net.clone());
+  // Incremental propagation needs every node's clean output on the subset; above the budget the campaign
+  // recomputes suffixes instead (and says so).
+  r.classes = int(net.output_shape().size());
+  std::shared_ptr<nets::CleanActivations> all_clean;
+  r.propagation = h.propagation;
+  if (h.propagation == "incremental") {
+    const std::size_t bytes = nets::CleanActivations::bytes(net, test.x.rows());
+    if (bytes > kCleanBudgetBytes) {
+      r.propagation = "full (the clean activations of every node would take " + to_str(bytes >> 20) + " MiB, over the " +
+                      to_str(kCleanBudgetBytes >> 20) + " MiB budget)";
+      if (lead && o.progress) std::fprintf(stderr, "hardnn: propagation: %s\n", r.propagation.c_str());
+    } else {
+      all_clean = std::make_shared<nets::CleanActivations>(net, test.x);
+    }
+  }
+  std::vector<Worker> workers(static_cast<std::size_t>(omp_get_max_threads()));
+  for (auto& w : workers) {
+    w.net = net.clone();
+    if (all_clean) w.inc = std::make_unique<nets::IncrementalSuffix>(w.net, *all_clean);
+  }
+  auto worker = [&]() -> Worker& { return workers[std::size_t(omp_get_thread_num())]; };
 
   // Phase 1: the injection campaign.
   {
@@ -168,7 +187,7 @@ int run_hardnn(const HardnnOptions& o) {
     Progress progress("hardnn campaign", (long long)jobs.size(), "batches", o.progress && lead);
     const auto t0 = Clock::now();
     sched.run(
-        jobs, [&](const Job& job, std::span<double> rec) { campaign_job(r, nets_[std::size_t(omp_get_thread_num())], job, rec); },
+        jobs, [&](const Job& job, std::span<double> rec) { campaign_job(r, worker(), job, rec); },
         &progress);
     progress.finish();
     r.campaign_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -188,13 +207,19 @@ int run_hardnn(const HardnnOptions& o) {
     sched.run(
         jobs,
         [&](const Job& job, std::span<double> rec) {
-          verify_job(r, cum, lv, nets_[std::size_t(omp_get_thread_num())], job, rec);
+          verify_job(r, cum, lv, worker(), job, rec);
         },
         &progress);
     progress.finish();
     r.verify_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   }
 
+  for (const auto& w : workers) {
+    r.propagation_stats.runs += w.stats.runs;
+    r.propagation_stats.dense_nodes += w.stats.dense_nodes;
+    r.propagation_stats.sparse_nodes += w.stats.sparse_nodes;
+    r.propagation_stats.unchanged += w.stats.unchanged;
+  }
   r.info.status = "complete";
   r.info.end_time = nets::utc_now();
   sched.finish();

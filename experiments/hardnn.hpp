@@ -50,6 +50,7 @@ struct HardnnParams {
   std::string verify_overheads = "0.1,0.3,0.5";  ///< overhead levels of the verification
   double loss_cap = 100.0;      ///< per-sample cross-entropy cap (nats) for non-finite/huge logits
   int snr_samples = 500;        ///< analog: images over which the layers' output noise is measured
+  std::string propagation = "incremental";  ///< incremental (nets/delta.hpp) | full (the suffix recomputed)
   static std::span<const Param<HardnnParams>> params();
   void check() const;
 };

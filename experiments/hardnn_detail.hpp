@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "experiments/hardnn.hpp"
 #include "experiments/results_writer.hpp"
 #include "experiments/run_info.hpp"
+#include "nets/delta.hpp"
 #include "nets/fault.hpp"
 #include "nets/network.hpp"
 
@@ -27,6 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kRecord = 4;  // injections, mismatches, sum delta-loss, sum delta-loss^2
+/// Most memory the clean activations of every node may take for incremental propagation (2 GiB).
+inline constexpr std::size_t kCleanBudgetBytes = std::size_t(2) << 30;
 
 /// One injected layer.
 struct LayerInfo {
@@ -110,6 +114,17 @@ struct Run : ModelRun<HardnnConfig> {
   Records campaign, verify;
   std::vector<Heuristic> heuristics;
   double clean_accuracy = kNaN, campaign_seconds = 0, verify_seconds = 0;
+  int classes = 0;                   // logits per sample
+  std::string propagation;           // what ran: "incremental" or "full" (and why, when it fell back)
+  nets::DeltaStats propagation_stats;  // this process's injections (summed over threads)
+};
+
+/// What one thread runs injections with: its network copy and, for incremental propagation, its
+/// IncrementalSuffix over the run's clean activations of every node, and its counters.
+struct Worker {
+  nets::Network net;
+  std::unique_ptr<nets::IncrementalSuffix> inc;  // null: full recomputation
+  nets::DeltaStats stats;
 };
 
 /// Verification levels: 0 = no protection, then one per configured overhead.
@@ -136,11 +151,11 @@ std::vector<Level> levels(const Run& r, const Summary& s);
 /// Top-1 and capped cross-entropy of one logits row; non-finite logits: prediction -1, loss = cap.
 std::pair<int, double> judge(const float* z, Eigen::Index n, int label, double cap);
 /// Injection batch job.index of fmap job.unit: fills rec (kRecord sums).
-void campaign_job(const Run& r, nets::Network& net, const Job& job, std::span<double> rec);
+void campaign_job(const Run& r, Worker& w, const Job& job, std::span<double> rec);
 /// Cumulative MAC shares of the fmaps, for drawing the fmap an error lands in.
 std::vector<double> cumulative_shares(const Run& r);
 /// Verification batch job.index of level job.unit - fmaps: fills rec (kRecord sums).
-void verify_job(const Run& r, const std::vector<double>& cum, const std::vector<Level>& lv, nets::Network& net,
+void verify_job(const Run& r, const std::vector<double>& cum, const std::vector<Level>& lv, Worker& w,
                 const Job& job, std::span<double> rec);
 /// Mean |y| per fmap over the subset and the fmap's positions.
 Heuristic activation_heuristic(Run& r, nets::Network& net, const Matrix& x);

@@ -53,9 +53,28 @@ Site draw_site(const Run& r, std::size_t f, Stream& s) {
 
 /// Runs the sites of one layer (rows of one batch) from the layer's clean outputs and adds their
 /// outcomes to rec.
-void run_sites(const Run& r, nets::Network& net, std::size_t layer, std::vector<Site>& sites, std::span<double> rec) {
+void run_sites(const Run& r, Worker& w, std::size_t layer, std::vector<Site>& sites, std::span<double> rec) {
   if (sites.empty()) return;
   const LayerInfo& L = r.layers[layer];
+  const double cap = r.cfg->hardnn.loss_cap;
+  auto score = [&](const Site& site, const float* z, Eigen::Index n) {
+    const int smp = site.sample;
+    const auto [pred, loss] = judge(z, n, r.labels[smp], cap);
+    const double d = loss - r.loss[std::size_t(smp)];
+    rec[0] += 1;
+    rec[1] += pred != r.pred[std::size_t(smp)] ? 1 : 0;
+    rec[2] += d;
+    rec[3] += d * d;
+  };
+  if (w.inc) {  // only what the fault changes (nets/delta.hpp)
+    std::vector<float> z(std::size_t(r.classes));
+    for (const Site& site : sites) {
+      w.inc->run(L.index, site.sample, site.inj.element, site.inj.value, z.data(), w.stats);
+      score(site, z.data(), Eigen::Index(z.size()));
+    }
+    return;
+  }
+  nets::Network& net = w.net;
   Matrix x(Eigen::Index(sites.size()), L.clean.cols());
   for (std::size_t i = 0; i < sites.size(); ++i) {
     x.row(Eigen::Index(i)) = L.clean.row(sites[i].sample);
@@ -79,21 +98,12 @@ void run_sites(const Run& r, nets::Network& net, std::size_t layer, std::vector<
     z = net.forward(x0);
     net.remove_hook(hook);
   }
-  const double cap = r.cfg->hardnn.loss_cap;
-  for (std::size_t i = 0; i < sites.size(); ++i) {
-    const int smp = sites[i].sample;
-    const auto [pred, loss] = judge(z.row(Eigen::Index(i)).data(), z.cols(), r.labels[smp], cap);
-    const double d = loss - r.loss[std::size_t(smp)];
-    rec[0] += 1;
-    rec[1] += pred != r.pred[std::size_t(smp)] ? 1 : 0;
-    rec[2] += d;
-    rec[3] += d * d;
-  }
+  for (std::size_t i = 0; i < sites.size(); ++i) score(sites[i], z.row(Eigen::Index(i)).data(), z.cols());
 }
 
 }  // namespace
 
-void campaign_job(const Run& r, nets::Network& net, const Job& job, std::span<double> rec) {
+void campaign_job(const Run& r, Worker& w, const Job& job, std::span<double> rec) {
   std::fill(rec.begin(), rec.end(), 0.0);
   const FmapId& id = r.fmaps[job.unit];
   const std::uint64_t b = std::uint64_t(r.cfg->hardnn.batch);
@@ -103,7 +113,7 @@ void campaign_job(const Run& r, nets::Network& net, const Job& job, std::span<do
     Stream s = inject_stream(r.cfg->hardnn.seed, r.layers[id.layer].index, id.fmap, i);
     sites.push_back(draw_site(r, job.unit, s));
   }
-  run_sites(r, net, id.layer, sites, rec);
+  run_sites(r, w, id.layer, sites, rec);
 }
 
 /// Cumulative MAC shares of the fmaps, for drawing the fmap an error lands in.
@@ -114,7 +124,7 @@ std::vector<double> cumulative_shares(const Run& r) {
   return c;
 }
 
-void verify_job(const Run& r, const std::vector<double>& cum, const std::vector<Level>& lv, nets::Network& net,
+void verify_job(const Run& r, const std::vector<double>& cum, const std::vector<Level>& lv, Worker& w,
                 const Job& job, std::span<double> rec) {
   std::fill(rec.begin(), rec.end(), 0.0);
   const Level& level = lv[job.unit - r.fmaps.size()];
@@ -133,7 +143,7 @@ void verify_job(const Run& r, const std::vector<double>& cum, const std::vector<
     }
     by_layer[r.fmaps[f].layer].push_back(site);
   }
-  for (std::size_t l = 0; l < by_layer.size(); ++l) run_sites(r, net, l, by_layer[l], rec);
+  for (std::size_t l = 0; l < by_layer.size(); ++l) run_sites(r, w, l, by_layer[l], rec);
 }
 
 /// Mean |y| per fmap over the subset and the fmap's positions.

@@ -47,6 +47,11 @@ void write_results(const Run& r) {
     r.write_model_attributes(root);
     h5::set_attr(root, "clean_accuracy", r.clean_accuracy);
     h5::set_attr(root, "error_model", h.error_model);
+    h5::set_attr(root, "propagation", r.propagation);
+    h5::set_attr(root, "propagation_injections", std::int64_t(r.propagation_stats.runs));
+    h5::set_attr(root, "propagation_sparse_nodes", std::int64_t(r.propagation_stats.sparse_nodes));
+    h5::set_attr(root, "propagation_dense_nodes", std::int64_t(r.propagation_stats.dense_nodes));
+    h5::set_attr(root, "propagation_masked", std::int64_t(r.propagation_stats.unchanged));
     h5::set_attr(root, "fmaps", std::int64_t(r.fmaps.size()));
     h5::set_attr(root, "injections_per_fmap", std::int64_t(r.injections));
     h5::set_attr(root, "inject_stream",
@@ -293,7 +298,16 @@ void print_summary(const Run& r, double seconds) {
                   lv[i].predicted >= ci.lo && lv[i].predicted <= ci.hi ? "" : "  (outside)");
     }
   }
-  std::printf("campaign %.1f s, verification %.1f s; results: %s (%.1f s)\n", r.campaign_seconds, r.verify_seconds,
+  const auto& ps = r.propagation_stats;
+  if (ps.runs > 0)
+    std::printf("propagation %s: %lld injections, %lld node evaluations sparse, %lld dense, %lld faults masked "
+                "before the logits\n",
+                r.propagation.c_str(), ps.runs, ps.sparse_nodes, ps.dense_nodes, ps.unchanged);
+  else
+    std::printf("propagation %s\n", r.propagation.c_str());
+  const double injected = double(r.injections) * double(r.fmaps.size());
+  std::printf("campaign %.1f s (%.1f k injections/s), verification %.1f s; results: %s (%.1f s)\n", r.campaign_seconds,
+              r.campaign_seconds > 0 ? injected / r.campaign_seconds / 1e3 : kNaN, r.verify_seconds,
               r.file->path().c_str(), seconds);
 }
 

@@ -1,0 +1,330 @@
+#include "nets/delta.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "nets/activation.hpp"
+#include "nets/batchnorm.hpp"
+#include "nets/conv2d.hpp"
+#include "nets/dense.hpp"
+#include "nets/merge.hpp"
+#include "nets/normalize.hpp"
+#include "nets/pool.hpp"
+
+namespace aimc::nets {
+
+CleanActivations::CleanActivations(Network& net, const Matrix& x, Eigen::Index chunk) {
+  const std::size_t N = net.size();
+  out.resize(N);
+  for (std::size_t n = 0; n < N; ++n) out[n].resize(x.rows(), net.layer(n).output_shape().size());
+  std::vector<int> ids;
+  Eigen::Index b0 = 0;
+  for (std::size_t n = 0; n < N; ++n)
+    ids.push_back(net.add_hook(n, [&, n](std::size_t, Matrix& y) { out[n].middleRows(b0, y.rows()) = y; }));
+  for (; b0 < x.rows(); b0 += chunk) net.forward(x.middleRows(b0, std::min(chunk, x.rows() - b0)));
+  for (int id : ids) net.remove_hook(id);
+}
+
+std::size_t CleanActivations::bytes(const Network& net, Eigen::Index n) {
+  std::size_t per = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) per += std::size_t(net.layer(i).output_shape().size());
+  return per * std::size_t(n) * sizeof(float);
+}
+
+IncrementalSuffix::IncrementalSuffix(Network& net, const CleanActivations& clean) : net_(&net), clean_(&clean) {
+  const std::size_t N = net.size();
+  require(clean.out.size() == N, "IncrementalSuffix: clean activations of another network");
+  kind_.resize(N, Kind::other);
+  ch_.resize(N);
+  acc_.resize(N);
+  mark_.resize(N);
+  for (std::size_t n = 0; n < N; ++n) {
+    Layer& l = net.layer(n);
+    const std::string k = l.spec().kind;
+    if (k == "conv2d") kind_[n] = Kind::conv2d;
+    else if (k == "dense") kind_[n] = Kind::dense;
+    else if (k == "relu") kind_[n] = Kind::relu;
+    else if (k == "clip") kind_[n] = Kind::clip;
+    else if (k == "batchnorm") kind_[n] = Kind::batchnorm;
+    else if (k == "normalize") kind_[n] = Kind::normalize;
+    else if (k == "maxpool2d") kind_[n] = Kind::maxpool2d;
+    else if (k == "globalavgpool") kind_[n] = Kind::globalavgpool;
+    else if (k == "flatten") kind_[n] = Kind::flatten;
+    else if (k == "add") kind_[n] = Kind::add;
+    else if (k == "concat") kind_[n] = Kind::concat;
+    const std::size_t size = std::size_t(l.output_shape().size());
+    acc_[n].assign(size, 0.0);
+    mark_[n].assign(size, 0);
+  }
+}
+
+void IncrementalSuffix::emit(std::size_t n, Eigen::Index s, std::int32_t e, float v) {
+  const float c = clean_row(n, s)[e];
+  if (v == c || (std::isnan(v) && std::isnan(c))) return;
+  Change& o = ch_[n];
+  o.idx.push_back(e);
+  o.val.push_back(v);
+  mark_[n][std::size_t(e)] = std::int32_t(o.idx.size());
+}
+
+bool IncrementalSuffix::prefers_dense(std::size_t n) const {
+  if (kind_[n] == Kind::other) return true;
+  if (kind_[n] != Kind::conv2d && kind_[n] != Kind::dense) return false;
+  const auto& m = static_cast<const MatmulLayer&>(net_->layer(n));
+  if (m.product()) return true;  // an analog product: only the layer knows what it computes
+  const int in = net_->inputs(n)[0];
+  const double nnz = double(ch_[std::size_t(in)].idx.size());
+  double per_change = 0;
+  if (kind_[n] == Kind::dense) {
+    per_change = double(m.weight().cols());
+  } else {
+    const auto& c = static_cast<const Conv2d&>(m);
+    per_change = double(c.geometry().kh * c.geometry().kw) * double(c.output_shape().c / c.groups());
+  }
+  return nnz * per_change > kDenseSwitch * double(m.macs());
+}
+
+void IncrementalSuffix::dense_node(std::size_t n, Eigen::Index s, DeltaStats& st) {
+  ++st.dense_nodes;
+  const auto& in = net_->inputs(n);
+  std::vector<Matrix> xs(in.size());
+  std::vector<const Matrix*> ptr(in.size());
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    require(in[k] != Network::kInput, "IncrementalSuffix: a changed node reads the network input");
+    const std::size_t src = std::size_t(in[k]);
+    xs[k] = clean_->out[src].row(s);
+    const Change& c = ch_[src];
+    for (std::size_t i = 0; i < c.idx.size(); ++i) xs[k](0, c.idx[i]) = c.val[i];
+    ptr[k] = &xs[k];
+  }
+  Layer& l = net_->layer(n);
+  if (in.size() == 1) l.forward(xs[0], yout_, Mode::eval);
+  else l.forward_multi(ptr, yout_, Mode::eval);
+  for (Eigen::Index e = 0; e < yout_.cols(); ++e) emit(n, s, std::int32_t(e), yout_(0, e));
+}
+
+bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
+  const auto& in = net_->inputs(n);
+  const std::size_t src = std::size_t(in[0]);
+  const Change& c = ch_[src];
+  const float* xin = clean_row(src, s);
+  const float* yc = clean_row(n, s);
+  auto value_of = [&](std::size_t node, std::int32_t e) {
+    const std::int32_t m = mark_[node][std::size_t(e)];
+    return m ? ch_[node].val[std::size_t(m - 1)] : clean_row(node, s)[e];
+  };
+  std::vector<double>& acc = acc_[n];
+  touched_.clear();
+  auto add = [&](std::int32_t e, double d) {
+    if (acc[std::size_t(e)] == 0.0 && d != 0.0) touched_.push_back(e);
+    acc[std::size_t(e)] += d;
+  };
+  // (an entry whose sum returns to exactly 0 is re-listed when it changes again; emit_acc skips duplicates
+  // through the mark array)
+  auto emit_acc = [&] {
+    for (std::int32_t e : touched_) {
+      const double d = acc[std::size_t(e)];
+      acc[std::size_t(e)] = 0.0;
+      if (mark_[n][std::size_t(e)]) continue;
+      emit(n, s, e, float(double(yc[e]) + d));
+    }
+  };
+  // Gives the node up to dense_node: forgets what it accumulated and emitted so far.
+  auto abandon = [&] {
+    for (std::int32_t e : touched_) acc[std::size_t(e)] = 0.0;
+    for (std::int32_t e : ch_[n].idx) mark_[n][std::size_t(e)] = 0;
+    ch_[n].idx.clear();
+    ch_[n].val.clear();
+    return false;
+  };
+  Layer& layer = net_->layer(n);
+  switch (kind_[n]) {
+    case Kind::conv2d: {
+      const auto& cv = static_cast<const Conv2d&>(layer);
+      const ConvGeometry& g = cv.geometry();
+      const Shape is = cv.input_shape(), os = cv.output_shape();
+      const int cg = is.c / g.groups, og = os.c / g.groups;
+      const Matrix& W = cv.weight();
+      for (std::size_t i = 0; i < c.idx.size(); ++i) {
+        const std::int32_t e = c.idx[i];
+        const double d = double(c.val[i]) - double(xin[e]);
+        if (!std::isfinite(d)) return abandon();  // inf/NaN: the dense product propagates them as the layer does
+        if (d == 0.0) continue;
+        const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
+        const int o0 = (ci / cg) * og;
+        for (int ki = 0; ki < g.kh; ++ki) {
+          const int th = h + g.pad_top - ki * g.dh;
+          if (th < 0 || th % g.sh) continue;
+          const int oh = th / g.sh;
+          if (oh >= os.h) continue;
+          for (int kj = 0; kj < g.kw; ++kj) {
+            const int tw = w + g.pad_left - kj * g.dw;
+            if (tw < 0 || tw % g.sw) continue;
+            const int ow = tw / g.sw;
+            if (ow >= os.w) continue;
+            const float* wr = W.row((ki * g.kw + kj) * is.c + ci).data();
+            const std::int32_t base = (oh * os.w + ow) * os.c;
+            for (int o = o0; o < o0 + og; ++o) add(base + o, d * double(wr[o]));
+          }
+        }
+      }
+      emit_acc();
+      return true;
+    }
+    case Kind::dense: {
+      const Matrix& W = static_cast<const MatmulLayer&>(layer).weight();
+      for (std::size_t i = 0; i < c.idx.size(); ++i) {
+        const double d = double(c.val[i]) - double(xin[c.idx[i]]);
+        if (!std::isfinite(d)) return abandon();
+        const float* wr = W.row(c.idx[i]).data();
+        for (Eigen::Index o = 0; o < W.cols(); ++o) add(std::int32_t(o), d * double(wr[o]));
+      }
+      emit_acc();
+      return true;
+    }
+    case Kind::relu:
+      for (std::size_t i = 0; i < c.idx.size(); ++i) emit(n, s, c.idx[i], c.val[i] > 0.f ? c.val[i] : 0.f);
+      return true;
+    case Kind::clip: {
+      const auto& cl = static_cast<const Clip&>(layer);
+      const float lo = float(cl.min()), hi = float(cl.max());
+      for (std::size_t i = 0; i < c.idx.size(); ++i) emit(n, s, c.idx[i], std::min(std::max(c.val[i], lo), hi));
+      return true;
+    }
+    case Kind::flatten:
+      for (std::size_t i = 0; i < c.idx.size(); ++i) emit(n, s, c.idx[i], c.val[i]);
+      return true;
+    case Kind::batchnorm: {
+      const auto& bn = static_cast<const BatchNorm&>(layer);
+      const int C = bn.input_shape().c;
+      for (std::size_t i = 0; i < c.idx.size(); ++i) {
+        const int ch = c.idx[i] % C;
+        const double k = double(bn.gamma()(0, ch)) / std::sqrt(double(bn.running_var()(0, ch)) + bn.eps());
+        add(c.idx[i], (double(c.val[i]) - double(xin[c.idx[i]])) * k);
+      }
+      emit_acc();
+      return true;
+    }
+    case Kind::normalize: {
+      const auto& nz = static_cast<const Normalize&>(layer);
+      const int C = nz.input_shape().c;
+      for (std::size_t i = 0; i < c.idx.size(); ++i) {
+        const int ch = c.idx[i] % C;
+        add(c.idx[i], (double(c.val[i]) - double(xin[c.idx[i]])) / nz.stddev()[std::size_t(ch)]);
+      }
+      emit_acc();
+      return true;
+    }
+    case Kind::globalavgpool: {
+      const Shape is = layer.input_shape();
+      const double inv = 1.0 / double(is.h * is.w);
+      for (std::size_t i = 0; i < c.idx.size(); ++i)
+        add(c.idx[i] % is.c, (double(c.val[i]) - double(xin[c.idx[i]])) * inv);
+      emit_acc();
+      return true;
+    }
+    case Kind::maxpool2d: {
+      const auto& mp = static_cast<const MaxPool2d&>(layer);
+      const PoolGeometry& g = mp.geometry();
+      const Shape is = mp.input_shape(), os = mp.output_shape();
+      std::vector<std::int32_t> outs;
+      for (std::int32_t e : c.idx) {
+        const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
+        // windows oh with oh sh - pad_top <= h < oh sh - pad_top + kh
+        const int oh0 = std::max(0, (h + g.pad_top - g.kh + g.sh) / g.sh), oh1 = std::min(os.h - 1, (h + g.pad_top) / g.sh);
+        const int ow0 = std::max(0, (w + g.pad_left - g.kw + g.sw) / g.sw), ow1 = std::min(os.w - 1, (w + g.pad_left) / g.sw);
+        for (int oh = oh0; oh <= oh1; ++oh)
+          for (int ow = ow0; ow <= ow1; ++ow) {
+            if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
+            if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
+            outs.push_back((oh * os.w + ow) * os.c + ci);
+          }
+      }
+      std::sort(outs.begin(), outs.end());
+      outs.erase(std::unique(outs.begin(), outs.end()), outs.end());
+      for (std::int32_t o : outs) {
+        const int ci = o % os.c, ow = (o / os.c) % os.w, oh = o / (os.c * os.w);
+        const int ih = oh * g.sh - g.pad_top, iw = ow * g.sw - g.pad_left;
+        const int i0 = std::max(0, ih), i1 = std::min(is.h, ih + g.kh), j0 = std::max(0, iw), j1 = std::min(is.w, iw + g.kw);
+        float m = -std::numeric_limits<float>::infinity();
+        bool nan = false;
+        for (int i = i0; i < i1; ++i)
+          for (int j = j0; j < j1; ++j) {
+            const float v = value_of(src, (i * is.w + j) * is.c + ci);
+            if (std::isnan(v)) nan = true;
+            if (v > m) m = v;
+          }
+        if (nan) return abandon();  // NaN ordering is the layer's business
+        emit(n, s, o, m);
+      }
+      return true;
+    }
+    case Kind::add: {
+      std::vector<std::int32_t> outs;
+      for (int k : in)
+        for (std::int32_t e : ch_[std::size_t(k)].idx) outs.push_back(e);
+      std::sort(outs.begin(), outs.end());
+      outs.erase(std::unique(outs.begin(), outs.end()), outs.end());
+      for (std::int32_t e : outs) {
+        float v = value_of(std::size_t(in[0]), e);
+        for (std::size_t k = 1; k < in.size(); ++k) v += value_of(std::size_t(in[k]), e);
+        emit(n, s, e, v);
+      }
+      return true;
+    }
+    case Kind::concat: {
+      const Shape os = layer.output_shape();
+      int off = 0;
+      for (std::size_t k = 0; k < in.size(); ++k) {
+        const int ck = layer.input_shape(int(k)).c;
+        for (std::size_t i = 0; i < ch_[std::size_t(in[k])].idx.size(); ++i) {
+          const std::int32_t e = ch_[std::size_t(in[k])].idx[i];
+          emit(n, s, (e / ck) * os.c + off + e % ck, ch_[std::size_t(in[k])].val[i]);
+        }
+        off += ck;
+      }
+      return true;
+    }
+    case Kind::other:
+      break;
+  }
+  return false;
+}
+
+}  // namespace aimc::nets
+
+namespace aimc::nets {
+
+void IncrementalSuffix::run(std::size_t node, Eigen::Index sample, Eigen::Index element, float v, float* logits,
+                            DeltaStats& st) {
+  const std::size_t N = net_->size();
+  require(node < N && sample >= 0 && sample < clean_->out[node].rows() && element >= 0 &&
+              element < clean_->out[node].cols(),
+          "IncrementalSuffix::run: node, sample or element out of range");
+  ++st.runs;
+  emit(node, sample, std::int32_t(element), v);
+  std::vector<std::size_t> used = {node};
+  for (std::size_t n = node + 1; n < N; ++n) {
+    bool reached = false;
+    for (int k : net_->inputs(n))
+      if (k != Network::kInput && !ch_[std::size_t(k)].idx.empty()) reached = true;
+    if (!reached) continue;
+    used.push_back(n);
+    if (prefers_dense(n) || !sparse_node(n, sample)) dense_node(n, sample, st);
+    else ++st.sparse_nodes;
+  }
+  const std::size_t last = N - 1;
+  const float* yc = clean_row(last, sample);
+  std::copy(yc, yc + clean_->out[last].cols(), logits);
+  if (ch_[last].idx.empty()) ++st.unchanged;
+  for (std::size_t i = 0; i < ch_[last].idx.size(); ++i) logits[ch_[last].idx[i]] = ch_[last].val[i];
+  for (std::size_t n : used) {  // back to clean for the next call
+    for (std::int32_t e : ch_[n].idx) mark_[n][std::size_t(e)] = 0;
+    ch_[n].idx.clear();
+    ch_[n].val.clear();
+  }
+}
+
+}  // namespace aimc::nets
