@@ -420,6 +420,7 @@ hd_case "unknown key" "c.toml: hardnn.marginn: unknown key" '[hardnn]' 'marginn 
 hd_case "sweep section" "c.toml: sweep: unknown key" '[sweep]' '"rram.sigma_prog" = [0.1]'
 hd_case "error_model bogus" "parameter 'hardnn.error_model' = \"bogus\"" '[hardnn]' 'error_model = "bogus"'
 hd_case "rank_by bogus" "parameter 'hardnn.rank_by' = \"bogus\"" '[hardnn]' 'rank_by = "bogus"'
+hd_case "propagation bogus" "parameter 'hardnn.propagation' = \"sparse\"" '[hardnn]' 'propagation = "sparse"'
 hd_case "max_injections beyond int" "c.toml: parameter 'hardnn.max_injections' = 4294967304" '[hardnn]' 'max_injections = 4294967304'
 hd_case "max_injections fractional" "c.toml: hardnn.max_injections: expected an integer, got 2.5" '[hardnn]' 'max_injections = 2.5'
 hd_case "seed negative" "c.toml: parameter 'hardnn.seed' = -1" '[hardnn]' 'seed = -1'
