@@ -40,6 +40,7 @@ IncrementalSuffix::IncrementalSuffix(Network& net, const CleanActivations& clean
   ch_.resize(N);
   acc_.resize(N);
   mark_.resize(N);
+  pos_mark_.resize(N);
   for (std::size_t n = 0; n < N; ++n) {
     Layer& l = net.layer(n);
     const std::string k = l.spec().kind;
@@ -147,6 +148,9 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       const Shape is = cv.input_shape(), os = cv.output_shape();
       const int cg = is.c / g.groups, og = os.c / g.groups;
       const Matrix& W = cv.weight();
+      // touched output positions (all their channels are emitted; untouched channels come out clean)
+      std::vector<std::uint8_t>& pm = pos_mark_[n];
+      if (pm.empty()) pm.assign(std::size_t(os.h * os.w), 0);
       for (std::size_t i = 0; i < c.idx.size(); ++i) {
         const std::int32_t e = c.idx[i];
         const double d = double(c.val[i]) - double(xin[e]);
@@ -164,24 +168,44 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
             if (tw < 0 || tw % g.sw) continue;
             const int ow = tw / g.sw;
             if (ow >= os.w) continue;
-            const float* wr = W.row((ki * g.kw + kj) * is.c + ci).data();
-            const std::int32_t base = (oh * os.w + ow) * os.c;
-            for (int o = o0; o < o0 + og; ++o) add(base + o, d * double(wr[o]));
+            const std::int32_t pos = oh * os.w + ow;
+            if (!pm[std::size_t(pos)]) {
+              pm[std::size_t(pos)] = 1;
+              touched_.push_back(pos);
+            }
+            const float* wr = W.row((ki * g.kw + kj) * is.c + ci).data() + o0;
+            double* a = acc.data() + std::size_t(pos) * std::size_t(os.c) + std::size_t(o0);
+            for (int o = 0; o < og; ++o) a[o] += d * double(wr[o]);
           }
         }
       }
-      emit_acc();
+      for (std::int32_t pos : touched_) {
+        pm[std::size_t(pos)] = 0;
+        const std::int32_t base = pos * os.c;
+        for (int o = 0; o < os.c; ++o) {
+          double& a = acc[std::size_t(base + o)];
+          if (a != 0.0) emit(n, s, base + o, float(double(yc[base + o]) + a));
+          a = 0.0;
+        }
+      }
       return true;
     }
     case Kind::dense: {
       const Matrix& W = static_cast<const MatmulLayer&>(layer).weight();
+      const Eigen::Index N = W.cols();
+      Eigen::Map<Eigen::VectorXd> a(acc.data(), N);
       for (std::size_t i = 0; i < c.idx.size(); ++i) {
         const double d = double(c.val[i]) - double(xin[c.idx[i]]);
-        if (!std::isfinite(d)) return abandon();
-        const float* wr = W.row(c.idx[i]).data();
-        for (Eigen::Index o = 0; o < W.cols(); ++o) add(std::int32_t(o), d * double(wr[o]));
+        if (!std::isfinite(d)) {
+          a.setZero();
+          return abandon();
+        }
+        a += d * W.row(c.idx[i]).transpose().cast<double>();
       }
-      emit_acc();
+      for (Eigen::Index o = 0; o < N; ++o) {
+        if (a[o] != 0.0) emit(n, s, std::int32_t(o), float(double(yc[o]) + a[o]));
+        a[o] = 0.0;
+      }
       return true;
     }
     case Kind::relu:

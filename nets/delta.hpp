@@ -82,7 +82,8 @@ class IncrementalSuffix {
   std::vector<Change> ch_;
   std::vector<std::vector<double>> acc_;    // per node: delta accumulator (output size), zero between uses
   std::vector<std::vector<std::int32_t>> mark_;  // per node: position in ch_[n].idx + 1, 0 = unchanged
-  std::vector<std::int32_t> touched_;       // accumulator entries in use
+  std::vector<std::vector<std::uint8_t>> pos_mark_;  // per conv2d node: output position touched
+  std::vector<std::int32_t> touched_;       // accumulator entries (positions for conv2d) in use
   Matrix xin_, yout_;
 };
 
