@@ -219,6 +219,7 @@ int run_hardnn(const HardnnOptions& o) {
     r.propagation_stats.dense_nodes += w.stats.dense_nodes;
     r.propagation_stats.sparse_nodes += w.stats.sparse_nodes;
     r.propagation_stats.unchanged += w.stats.unchanged;
+    r.propagation_stats.near_ties += w.stats.near_ties;
   }
   r.info.status = "complete";
   r.info.end_time = nets::utc_now();

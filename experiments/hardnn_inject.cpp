@@ -70,6 +70,7 @@ void run_sites(const Run& r, Worker& w, std::size_t layer, std::vector<Site>& si
     std::vector<float> z(std::size_t(r.classes));
     for (const Site& site : sites) {
       w.inc->run(L.index, site.sample, site.inj.element, site.inj.value, z.data(), w.stats);
+      if (nets::near_tie(z.data(), Eigen::Index(z.size()))) ++w.stats.near_ties;
       score(site, z.data(), Eigen::Index(z.size()));
     }
     return;

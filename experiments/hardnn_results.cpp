@@ -52,6 +52,7 @@ void write_results(const Run& r) {
     h5::set_attr(root, "propagation_sparse_nodes", std::int64_t(r.propagation_stats.sparse_nodes));
     h5::set_attr(root, "propagation_dense_nodes", std::int64_t(r.propagation_stats.dense_nodes));
     h5::set_attr(root, "propagation_masked", std::int64_t(r.propagation_stats.unchanged));
+    h5::set_attr(root, "propagation_near_ties", std::int64_t(r.propagation_stats.near_ties));
     h5::set_attr(root, "fmaps", std::int64_t(r.fmaps.size()));
     h5::set_attr(root, "injections_per_fmap", std::int64_t(r.injections));
     h5::set_attr(root, "inject_stream",
@@ -301,8 +302,8 @@ void print_summary(const Run& r, double seconds) {
   const auto& ps = r.propagation_stats;
   if (ps.runs > 0)
     std::printf("propagation %s: %lld injections, %lld node evaluations sparse, %lld dense, %lld faults masked "
-                "before the logits\n",
-                r.propagation.c_str(), ps.runs, ps.sparse_nodes, ps.dense_nodes, ps.unchanged);
+                "before the logits, %lld near-tie decisions (top-2 margin within the rounding bound)\n",
+                r.propagation.c_str(), ps.runs, ps.sparse_nodes, ps.dense_nodes, ps.unchanged, ps.near_ties);
   else
     std::printf("propagation %s\n", r.propagation.c_str());
   const double injected = double(r.injections) * double(r.fmaps.size());

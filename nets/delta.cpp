@@ -321,6 +321,28 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
 
 namespace aimc::nets {
 
+double near_tie_bound(const float* z, Eigen::Index n) {
+  double m = 0;
+  for (Eigen::Index i = 0; i < n; ++i) m = std::max(m, double(std::fabs(z[i])));
+  return 1e-3 * (1 + m);
+}
+
+bool near_tie(const float* z, Eigen::Index n) {
+  if (n < 2) return false;
+  double a = -std::numeric_limits<double>::infinity(), b = a;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double v = z[i];
+    if (!std::isfinite(v)) return false;  // judged by the non-finite rule, not by a margin
+    if (v > a) {
+      b = a;
+      a = v;
+    } else if (v > b) {
+      b = v;
+    }
+  }
+  return a - b <= near_tie_bound(z, n);
+}
+
 void IncrementalSuffix::run(std::size_t node, Eigen::Index sample, Eigen::Index element, float v, float* logits,
                             DeltaStats& st) {
   const std::size_t N = net_->size();

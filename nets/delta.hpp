@@ -47,7 +47,16 @@ struct DeltaStats {
   long long dense_nodes = 0;   ///< node evaluations that ran densely (fallback or cost switch)
   long long sparse_nodes = 0;  ///< node evaluations that ran sparse
   long long unchanged = 0;     ///< injections whose change died out before the output (masked)
+  long long near_ties = 0;     ///< decisions within near_tie_bound of a tie (counted by the caller)
 };
+
+/// Rounding bound of the incremental logits against a full recomputation: 1e-3 (1 + max |z|). The two
+/// differ by the reassociation of float sums, at most about (terms per sum) x 2^-24 of the summed
+/// magnitudes per layer; tests/nets/test_delta.cpp measures about 1e-6 relative on random graphs, so
+/// a top-2 margin above this bound cannot flip between the two paths (a 1000x margin).
+double near_tie_bound(const float* z, Eigen::Index n);
+/// True when the top-2 margin of z is within near_tie_bound (the decision is a near-tie).
+bool near_tie(const float* z, Eigen::Index n);
 
 /// Cost ratio past which a conv2d / dense node runs densely (see the file comment).
 inline constexpr double kDenseSwitch = 0.5;
