@@ -15,7 +15,7 @@
 
 namespace aimc::nets {
 
-CleanActivations::CleanActivations(Network& net, const Matrix& x, Eigen::Index chunk) {
+CleanActivations::CleanActivations(Network& net, const Matrix& x, Eigen::Index chunk) : input(x) {
   const std::size_t N = net.size();
   out.resize(N);
   for (std::size_t n = 0; n < N; ++n) out[n].resize(x.rows(), net.layer(n).output_shape().size());
@@ -28,7 +28,7 @@ CleanActivations::CleanActivations(Network& net, const Matrix& x, Eigen::Index c
 }
 
 std::size_t CleanActivations::bytes(const Network& net, Eigen::Index n) {
-  std::size_t per = 0;
+  std::size_t per = std::size_t(net.input_shape().size());
   for (std::size_t i = 0; i < net.size(); ++i) per += std::size_t(net.layer(i).output_shape().size());
   return per * std::size_t(n) * sizeof(float);
 }
@@ -93,7 +93,11 @@ void IncrementalSuffix::dense_node(std::size_t n, Eigen::Index s, DeltaStats& st
   std::vector<Matrix> xs(in.size());
   std::vector<const Matrix*> ptr(in.size());
   for (std::size_t k = 0; k < in.size(); ++k) {
-    require(in[k] != Network::kInput, "IncrementalSuffix: a changed node reads the network input");
+    if (in[k] == Network::kInput) {  // never changed
+      xs[k] = clean_->input.row(s);
+      ptr[k] = &xs[k];
+      continue;
+    }
     const std::size_t src = std::size_t(in[k]);
     xs[k] = clean_->out[src].row(s);
     const Change& c = ch_[src];
@@ -353,12 +357,15 @@ void IncrementalSuffix::run(std::size_t node, Eigen::Index sample, Eigen::Index 
   emit(node, sample, std::int32_t(element), v);
   std::vector<std::size_t> used = {node};
   for (std::size_t n = node + 1; n < N; ++n) {
-    bool reached = false;
-    for (int k : net_->inputs(n))
-      if (k != Network::kInput && !ch_[std::size_t(k)].idx.empty()) reached = true;
+    bool reached = false, reads_input = false;
+    for (int k : net_->inputs(n)) {
+      if (k == Network::kInput) reads_input = true;
+      else if (!ch_[std::size_t(k)].idx.empty()) reached = true;
+    }
     if (!reached) continue;
     used.push_back(n);
-    if (prefers_dense(n) || !sparse_node(n, sample)) dense_node(n, sample, st);
+    // (the sparse kernels read changed nodes only: a node that also reads the network input runs densely)
+    if (reads_input || prefers_dense(n) || !sparse_node(n, sample)) dense_node(n, sample, st);
     else ++st.sparse_nodes;
   }
   const std::size_t last = N - 1;

@@ -37,6 +37,7 @@ struct CleanActivations {
   CleanActivations() = default;
   CleanActivations(Network& net, const Matrix& x, Eigen::Index chunk = 200);
   std::vector<Matrix> out;  ///< per node: (samples, node output size)
+  Matrix input;             ///< the samples themselves (nodes that read the network input)
   /// Bytes a CleanActivations of n samples of `net` would hold.
   static std::size_t bytes(const Network& net, Eigen::Index n);
 };
