@@ -25,8 +25,9 @@ CoverageCurve coverage_curve(std::span<const double> rv, std::span<const double>
   for (std::size_t k = 0; k < order.size(); ++k) {
     cv += rv[order[k]];
     oh += cost[order[k]];
-    c.coverage.push_back(cv);
-    c.overhead.push_back(total > 0 ? oh / total : 0.0);
+    // (a partial sum may pass 1 by rounding before the last fmap; capped, the curve stays monotone)
+    c.coverage.push_back(std::min(cv, 1.0));
+    c.overhead.push_back(total > 0 ? std::min(oh / total, 1.0) : 0.0);
   }
   // The sums reach 1 up to rounding; the curve ends exactly at (1, 1) when everything is protected.
   if (!order.empty()) {

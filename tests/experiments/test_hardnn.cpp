@@ -107,6 +107,14 @@ TEST_CASE("hardnn: coverage curve of a hand-made ranking") {
   CHECK(k_for_overhead(c, 0.3) == 1);
   CHECK(k_for_overhead(c, 0.5) == 2);
   CHECK(k_for_overhead(c, 0.1) == 0);
+  // Regression (2026-12-06, CI): 0.33 + 0.56 + 0.11 = 1.0000000000000002 in double, so before the last
+  // (zero) fmap the partial sum passed 1 and the curve, forced to end at 1, fell at its last step.
+  const std::vector<double> rv2{0.33, 0.56, 0.11, 0.0}, cost2{1, 1, 1, 1};
+  const std::vector<std::size_t> order2{0, 1, 2, 3};
+  CHECK(0.33 + 0.56 + 0.11 > 1.0);
+  const auto c2 = coverage_curve(rv2, cost2, order2);
+  for (std::size_t i = 1; i < c2.coverage.size(); ++i) CHECK(c2.coverage[i] >= c2.coverage[i - 1]);
+  CHECK(c2.coverage.back() == 1.0);
 }
 
 TEST_CASE("hardnn: a planted fragile neuron ranks first, sample size and intervals match the formulas") {
