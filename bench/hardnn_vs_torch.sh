@@ -5,13 +5,16 @@
 #
 #   bench/hardnn_vs_torch.sh MODEL.h5 [SUBSET] [INJECTIONS]
 #   bench/hardnn_vs_torch.sh build/cnn.h5 1000 9604      # the defaults: configs/hardnn_cnn.toml's campaign
+#   bench/hardnn_vs_torch.sh build/resnet8.h5 1000 2000  # ResNet-8 (aimc train --model resnet8)
 #
-# MODEL: an aimc model file, format 2, of a conv2d/relu/maxpool2d/flatten/dense chain (aimc train --model
-# cnn --out build/cnn.h5); SUBSET: first test images injections draw from (default 1000); INJECTIONS:
-# hardnn.max_injections with margin 0.01 (9,604 injections per fmap at 95%), default 9604.
+# MODEL: an aimc model file, format 2: any graph of conv2d / dense / batchnorm / relu / add / maxpool2d /
+# globalavgpool / flatten nodes the peer rebuilds, e.g. the reference CNN (aimc train --model cnn --out
+# build/cnn.h5) or ResNet-8 (--model resnet8); SUBSET: first test images injections draw from (default
+# 1000); INJECTIONS: hardnn.max_injections with margin 0.01 (9,604 injections per fmap at 95%), default 9604.
 # Environment: AIMC (default ./build/aimc), PYTHON (a Python 3 with torch, h5py, numpy; default
 # /usr/bin/python3, as bench/mc_vs_torch.sh), PER_LAYER (1: also run every Dense/Conv2d layer alone, the
-# default; 0: skip), BATCH (rows per suffix forward of the peer, default 512). Runs from the repository root.
+# default; 0: skip), BATCH (rows per suffix forward of the peer, default 512), MEMORY_FORMAT (the peer's
+# 4-D tensor layout: channels_last, the default, or contiguous). Runs from the repository root.
 #
 # Runs, one after the other (each once: a campaign is long enough to average the load over itself):
 #   aimc incremental   aimc --threads 2 hardnn, bitflip_fixed 8 bits, verify_injections = 0,
@@ -31,6 +34,7 @@ AIMC=${AIMC:-./build/aimc}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PER_LAYER=${PER_LAYER:-1}
 BATCH=${BATCH:-512}
+MEMORY_FORMAT=${MEMORY_FORMAT:-channels_last}
 PEER=bench/torch_hardnn_peer.py
 
 die() { echo "hardnn_vs_torch.sh: $*" >&2; exit 1; }
@@ -41,10 +45,11 @@ INJECTIONS=${3:-9604}
 [ -x "$AIMC" ] || die "no aimc binary at $AIMC (build it: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && make -C build -j2 aimc; or set AIMC)"
 "$PYTHON" -c 'import torch, h5py, numpy' 2>/dev/null ||
   die "$PYTHON cannot import torch, h5py and numpy (Debian: apt-get install python3-torch python3-h5py libopenblas0-pthread; or set PYTHON)"
-[ -f "$MODEL" ] || die "no model file $MODEL (make it: $AIMC train --model cnn --out $MODEL)"
+[ -f "$MODEL" ] || die "no model file $MODEL (make it: $AIMC train --model cnn --out $MODEL, or --model resnet8)"
 [[ "$SUBSET" =~ ^[1-9][0-9]*$ && "$INJECTIONS" =~ ^[1-9][0-9]*$ && "$BATCH" =~ ^[1-9][0-9]*$ ]] ||
   die "SUBSET, INJECTIONS and BATCH must be positive integers"
-# Dense/Conv2d layers of the model (also checks that the file is a format 2 model the peer reads).
+# Dense/Conv2d layers of the model (also checks that the file is a format 2 model), and a name for the
+# graph (the peer itself reads any graph of the kinds above and says which node it cannot rebuild).
 matmul=$("$PYTHON" - "$MODEL" <<'EOF'
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
@@ -53,8 +58,13 @@ if int(f.attrs.get("format_version", 0)) != 2:
 kinds = [f["layers"][n].attrs["kind"] for n in sorted(f["layers"])]
 kinds = [k.decode() if isinstance(k, bytes) else str(k) for k in kinds]
 print(" ".join(f"{i}:{k}" for i, k in enumerate(kinds) if k in ("conv2d", "dense")))
+nc = sum(k == "conv2d" for k in kinds)
+arch = f"residual graph ({kinds.count('add')} add nodes, {kinds.count('batchnorm')} batchnorm)" if "add" in kinds else "chain"
+print(f"{arch}, {nc} conv2d + {sum(k == 'dense' for k in kinds)} dense, {len(kinds)} nodes")
 EOF
 ) || die "$MODEL: not readable as an aimc model file, format 2"
+graph=$(tail -1 <<< "$matmul")
+matmul=$(head -1 <<< "$matmul")
 
 work=$(mktemp -d /tmp/hardnn_vs_torch.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -99,6 +109,7 @@ EOF
 }
 run_peer() {  # run_peer NAME PROCS THREADS [LAYERS]: sets T_S, T_K, T_P from the RESULT line
   "$PYTHON" "$PEER" "$model_abs" --subset "$SUBSET" --injections "$A_N" --batch "$BATCH" --procs "$2" --threads "$3" \
+    --memory-format "$MEMORY_FORMAT" \
     ${4:+--layers "$4"} > "$work/$1.log" 2>&1 || { cat "$work/$1.log" >&2; die "$PEER failed ($1)"; }
   local r
   r=$(grep '^RESULT ' "$work/$1.log") || die "$1: no RESULT line"
@@ -109,7 +120,7 @@ run_peer() {  # run_peer NAME PROCS THREADS [LAYERS]: sets T_S, T_K, T_P from th
 
 cpu_model=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/.*: //')
 echo "hardnn_vs_torch.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($cpu_model); $MODEL, subset $SUBSET, max_injections $INJECTIONS"
-echo "  $AIMC (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ', tree modified')); Dense/Conv2d layers (index:kind): $matmul"
+echo "  $AIMC (git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ', tree modified')); $graph; Dense/Conv2d layers (index:kind): $matmul"
 echo "  load average before: $(load)"
 
 config inc incremental all
@@ -123,7 +134,7 @@ full_s=$A_S full_k=$A_K full_p=$A_PU
 echo "  aimc full done; load average $(load)"
 run_peer t2p 2 1
 t2p_s=$T_S t2p_k=$T_K t2p_p=$T_P
-grep -E '^torch_hardnn_peer.py: (torch|  |threads)|^  (mapped|OpenBLAS)' "$work/t2p.log" | sed 's/^/  /'
+grep -E '^torch_hardnn_peer.py: (torch|  |threads|/)|^  (mapped|OpenBLAS)' "$work/t2p.log" | sed 's/^/  /'
 echo "  torch 2 processes done; load average $(load)"
 run_peer t1p 1 2
 t1p_s=$T_S t1p_k=$T_K t1p_p=$T_P
