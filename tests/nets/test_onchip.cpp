@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "tests/common/approx.hpp"
+#include "tests/common/device_fixtures.hpp"
 #include "core/error.hpp"
 #include "nets/onchip.hpp"
 
 using namespace aimc;
 using namespace aimc::devices;
 using namespace aimc::nets;
+using aimc::test::linear_mosfet;
 using aimc::test::rel;
 
 namespace {
@@ -76,17 +78,6 @@ OnchipParams schedule(int epochs, int levels) {
   p.learning_rate = 0.5;
   p.w_max = 16.0;
   p.levels = levels;
-  return p;
-}
-
-/// Deep strong inversion (see tests/devices/test_pulse_synapse.cpp): G linear in V_G to ~1e-10.
-MosfetParams linear_mosfet() {
-  MosfetParams p;
-  p.v_g_min_V = 2.4;
-  p.v_g_max_V = 3.2;
-  p.a_vt_Vm = 0;
-  p.sigma_vt_global_V = 0;
-  p.read_noise = false;
   return p;
 }
 
