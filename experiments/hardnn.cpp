@@ -214,13 +214,7 @@ int run_hardnn(const HardnnOptions& o) {
     r.verify_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   }
 
-  for (const auto& w : workers) {
-    r.propagation_stats.runs += w.stats.runs;
-    r.propagation_stats.dense_nodes += w.stats.dense_nodes;
-    r.propagation_stats.sparse_nodes += w.stats.sparse_nodes;
-    r.propagation_stats.unchanged += w.stats.unchanged;
-    r.propagation_stats.near_ties += w.stats.near_ties;
-  }
+  for (const auto& w : workers) r.propagation_stats += w.stats;
   r.info.status = "complete";
   r.info.end_time = nets::utc_now();
   sched.finish();

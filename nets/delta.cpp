@@ -40,7 +40,7 @@ IncrementalSuffix::IncrementalSuffix(Network& net, const CleanActivations& clean
   ch_.resize(N);
   acc_.resize(N);
   mark_.resize(N);
-  pos_mark_.resize(N);
+  seen_.resize(N);
   for (std::size_t n = 0; n < N; ++n) {
     Layer& l = net.layer(n);
     const std::string k = l.spec().kind;
@@ -61,7 +61,16 @@ IncrementalSuffix::IncrementalSuffix(Network& net, const CleanActivations& clean
   }
 }
 
-void IncrementalSuffix::emit(std::size_t n, Eigen::Index s, std::int32_t e, float v) {
+std::vector<std::uint8_t>& IncrementalSuffix::seen_mark(std::size_t n) {
+  std::vector<std::uint8_t>& m = seen_[n];
+  if (m.empty()) {
+    const Shape os = net_->layer(n).output_shape();
+    m.assign(std::size_t(kind_[n] == Kind::conv2d ? os.h * os.w : os.size()), 0);
+  }
+  return m;
+}
+
+__attribute__((always_inline)) inline void IncrementalSuffix::emit(std::size_t n, Eigen::Index s, std::int32_t e, float v) {
   const float c = clean_row(n, s)[e];
   if (v == c || (std::isnan(v) && std::isnan(c))) return;
   Change& o = ch_[n];
@@ -75,6 +84,9 @@ bool IncrementalSuffix::prefers_dense(std::size_t n) const {
   if (kind_[n] != Kind::conv2d && kind_[n] != Kind::dense) return false;
   const auto& m = static_cast<const MatmulLayer&>(net_->layer(n));
   if (m.product()) return true;  // an analog product: only the layer knows what it computes
+  // A dense node's product of one row is a matrix-vector product either way: its rank-k update does at
+  // most the same multiply-adds, without the GEMM call's packing and allocation.
+  if (kind_[n] == Kind::dense) return false;
   const int in = net_->inputs(n)[0];
   const double nnz = double(ch_[std::size_t(in)].idx.size());
   double per_change = 0;
@@ -90,24 +102,40 @@ bool IncrementalSuffix::prefers_dense(std::size_t n) const {
 void IncrementalSuffix::dense_node(std::size_t n, Eigen::Index s, DeltaStats& st) {
   ++st.dense_nodes;
   const auto& in = net_->inputs(n);
-  std::vector<Matrix> xs(in.size());
+  xs_.resize(in.size());
   std::vector<const Matrix*> ptr(in.size());
   for (std::size_t k = 0; k < in.size(); ++k) {
+    ptr[k] = &xs_[k];
     if (in[k] == Network::kInput) {  // never changed
-      xs[k] = clean_->input.row(s);
-      ptr[k] = &xs[k];
+      xs_[k] = clean_->input.row(s);
       continue;
     }
     const std::size_t src = std::size_t(in[k]);
-    xs[k] = clean_->out[src].row(s);
     const Change& c = ch_[src];
-    for (std::size_t i = 0; i < c.idx.size(); ++i) xs[k](0, c.idx[i]) = c.val[i];
-    ptr[k] = &xs[k];
+    if (c.full) {
+      xs_[k] = Eigen::Map<const Matrix>(c.row.data(), 1, Eigen::Index(c.row.size()));
+      continue;
+    }
+    xs_[k] = clean_->out[src].row(s);
+    for (std::size_t i = 0; i < c.idx.size(); ++i) xs_[k](0, c.idx[i]) = c.val[i];
   }
   Layer& l = net_->layer(n);
-  if (in.size() == 1) l.forward(xs[0], yout_, Mode::eval);
+  if (in.size() == 1) l.forward(xs_[0], yout_, Mode::eval);
   else l.forward_multi(ptr, yout_, Mode::eval);
-  for (Eigen::Index e = 0; e < yout_.cols(); ++e) emit(n, s, std::int32_t(e), yout_(0, e));
+  // Mostly changed (more than kFullRow of the elements): kept as a full row, and the nodes it reaches run
+  // densely too; otherwise listed element by element for the sparse kernels.
+  const Eigen::Index size = yout_.cols();
+  const float* yc = clean_row(n, s);
+  Eigen::Index changed = 0;
+  for (Eigen::Index e = 0; e < size; ++e) changed += yout_(0, e) != yc[e];
+  if (double(changed) > kFullRow * double(size)) {
+    Change& o = ch_[n];
+    o.full = true;
+    ++st.full_rows;
+    o.row.assign(yout_.data(), yout_.data() + size);
+    return;
+  }
+  for (Eigen::Index e = 0; e < size; ++e) emit(n, s, std::int32_t(e), yout_(0, e));
 }
 
 bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
@@ -144,7 +172,36 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
     ch_[n].val.clear();
     return false;
   };
+  // Prefetches the cache lines of a clean row that the changed elements idx map to (elementwise kinds read
+  // and emit at the same indices): the rows of a sample are cold (the campaign jumps between samples), so
+  // issuing all their misses at once instead of one per emit hides most of the memory latency.
+  auto prefetch = [](const float* row, const std::vector<std::int32_t>& idx) {
+    std::int32_t last = -1;
+    for (std::int32_t e : idx)
+      if ((e >> 4) != last) {
+        last = e >> 4;
+        __builtin_prefetch(row + e);
+      }
+  };
   Layer& layer = net_->layer(n);
+  switch (kind_[n]) {
+    case Kind::relu:
+    case Kind::clip:
+    case Kind::flatten:
+    case Kind::batchnorm:
+    case Kind::normalize:
+      prefetch(yc, c.idx);
+      break;
+    case Kind::add:
+      for (int k : in) {
+        prefetch(yc, ch_[std::size_t(k)].idx);
+        for (int j : in)
+          if (j != k) prefetch(clean_row(std::size_t(j), s), ch_[std::size_t(k)].idx);
+      }
+      break;
+    default:
+      break;
+  }
   switch (kind_[n]) {
     case Kind::conv2d: {
       const auto& cv = static_cast<const Conv2d&>(layer);
@@ -153,8 +210,7 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       const int cg = is.c / g.groups, og = os.c / g.groups;
       const Matrix& W = cv.weight();
       // touched output positions (all their channels are emitted; untouched channels come out clean)
-      std::vector<std::uint8_t>& pm = pos_mark_[n];
-      if (pm.empty()) pm.assign(std::size_t(os.h * os.w), 0);
+      std::vector<std::uint8_t>& pm = seen_mark(n);
       for (std::size_t i = 0; i < c.idx.size(); ++i) {
         const std::int32_t e = c.idx[i];
         const double d = double(c.val[i]) - double(xin[e]);
@@ -176,6 +232,7 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
             if (!pm[std::size_t(pos)]) {
               pm[std::size_t(pos)] = 1;
               touched_.push_back(pos);
+              for (int o = 0; o < os.c; o += 16) __builtin_prefetch(yc + std::size_t(pos) * std::size_t(os.c) + o);
             }
             const float* wr = W.row((ki * g.kw + kj) * is.c + ci).data() + o0;
             double* a = acc.data() + std::size_t(pos) * std::size_t(os.c) + std::size_t(o0);
@@ -257,7 +314,9 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       const auto& mp = static_cast<const MaxPool2d&>(layer);
       const PoolGeometry& g = mp.geometry();
       const Shape is = mp.input_shape(), os = mp.output_shape();
-      std::vector<std::int32_t> outs;
+      std::vector<std::int32_t>& outs = outs_;
+      std::vector<std::uint8_t>& seen = seen_mark(n);
+      outs.clear();
       for (std::int32_t e : c.idx) {
         const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
         // windows oh with oh sh - pad_top <= h < oh sh - pad_top + kh
@@ -267,11 +326,14 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
           for (int ow = ow0; ow <= ow1; ++ow) {
             if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
             if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
-            outs.push_back((oh * os.w + ow) * os.c + ci);
+            const std::int32_t o = (oh * os.w + ow) * os.c + ci;
+            if (!seen[std::size_t(o)]) {
+              seen[std::size_t(o)] = 1;
+              outs.push_back(o);
+            }
           }
       }
-      std::sort(outs.begin(), outs.end());
-      outs.erase(std::unique(outs.begin(), outs.end()), outs.end());
+      for (std::int32_t o : outs) seen[std::size_t(o)] = 0;
       for (std::int32_t o : outs) {
         const int ci = o % os.c, ow = (o / os.c) % os.w, oh = o / (os.c * os.w);
         const int ih = oh * g.sh - g.pad_top, iw = ow * g.sw - g.pad_left;
@@ -290,11 +352,17 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       return true;
     }
     case Kind::add: {
-      std::vector<std::int32_t> outs;
+      // the union of the inputs' changes (in order of first appearance)
+      std::vector<std::int32_t>& outs = outs_;
+      std::vector<std::uint8_t>& seen = seen_mark(n);
+      outs.clear();
       for (int k : in)
-        for (std::int32_t e : ch_[std::size_t(k)].idx) outs.push_back(e);
-      std::sort(outs.begin(), outs.end());
-      outs.erase(std::unique(outs.begin(), outs.end()), outs.end());
+        for (std::int32_t e : ch_[std::size_t(k)].idx)
+          if (!seen[std::size_t(e)]) {
+            seen[std::size_t(e)] = 1;
+            outs.push_back(e);
+          }
+      for (std::int32_t e : outs) seen[std::size_t(e)] = 0;
       for (std::int32_t e : outs) {
         float v = value_of(std::size_t(in[0]), e);
         for (std::size_t k = 1; k < in.size(); ++k) v += value_of(std::size_t(in[k]), e);
@@ -355,28 +423,46 @@ void IncrementalSuffix::run(std::size_t node, Eigen::Index sample, Eigen::Index 
           "IncrementalSuffix::run: node, sample or element out of range");
   ++st.runs;
   emit(node, sample, std::int32_t(element), v);
-  std::vector<std::size_t> used = {node};
+  std::vector<std::size_t>& used = used_;
+  used.assign(1, node);
   for (std::size_t n = node + 1; n < N; ++n) {
-    bool reached = false, reads_input = false;
+    bool reached = false, reads_input = false, full_input = false;
     for (int k : net_->inputs(n)) {
-      if (k == Network::kInput) reads_input = true;
-      else if (!ch_[std::size_t(k)].idx.empty()) reached = true;
+      if (k == Network::kInput) {
+        reads_input = true;
+      } else if (ch_[std::size_t(k)].full) {
+        reached = full_input = true;
+      } else if (!ch_[std::size_t(k)].idx.empty()) {
+        reached = true;
+      }
     }
     if (!reached) continue;
     used.push_back(n);
-    // (the sparse kernels read changed nodes only: a node that also reads the network input runs densely)
-    if (reads_input || prefers_dense(n) || !sparse_node(n, sample)) dense_node(n, sample, st);
+    // (the sparse kernels read listed changes of changed nodes only: a node that also reads the network
+    // input, or reads a full row, runs densely)
+    if (reads_input || full_input || prefers_dense(n) || !sparse_node(n, sample)) dense_node(n, sample, st);
     else ++st.sparse_nodes;
   }
   const std::size_t last = N - 1;
   const float* yc = clean_row(last, sample);
-  std::copy(yc, yc + clean_->out[last].cols(), logits);
-  if (ch_[last].idx.empty()) ++st.unchanged;
-  for (std::size_t i = 0; i < ch_[last].idx.size(); ++i) logits[ch_[last].idx[i]] = ch_[last].val[i];
+  const Eigen::Index C = clean_->out[last].cols();
+  const Change& o = ch_[last];
+  if (o.full) {
+    std::copy(o.row.begin(), o.row.end(), logits);
+  } else {
+    std::copy(yc, yc + C, logits);
+    for (std::size_t i = 0; i < o.idx.size(); ++i) logits[o.idx[i]] = o.val[i];
+  }
+  bool same = true;  // the change died out before the output (emit's rule: equal, or both NaN)
+  for (Eigen::Index e = 0; e < C; ++e)
+    if (!(logits[e] == yc[e] || (std::isnan(logits[e]) && std::isnan(yc[e])))) same = false;
+  if (same) ++st.unchanged;
   for (std::size_t n : used) {  // back to clean for the next call
-    for (std::int32_t e : ch_[n].idx) mark_[n][std::size_t(e)] = 0;
-    ch_[n].idx.clear();
-    ch_[n].val.clear();
+    Change& c = ch_[n];
+    for (std::int32_t e : c.idx) mark_[n][std::size_t(e)] = 0;
+    c.idx.clear();
+    c.val.clear();
+    c.full = false;
   }
 }
 

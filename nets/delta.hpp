@@ -15,10 +15,15 @@
 ///   concat   the inputs' changes at their channel offsets.
 /// Anything else (other kinds, or a Dense/Conv2d with an analog product installed) runs densely: the
 /// node's layer forward on the sample's full inputs (clean with the changes applied), and its output
-/// is compared with the clean one to get the changed elements. A conv2d or dense node also runs densely
-/// when its sparse cost (changed inputs x multiply-adds per change) exceeds kDenseSwitch times its dense
-/// cost (macs() per sample): a GEMM row does a multiply-add at about the speed of the sparse scatter,
-/// so past that point the dense product is cheaper.
+/// is compared with the clean one to get the changed elements. A conv2d node also runs densely when its
+/// sparse cost (changed inputs x multiply-adds per change) exceeds kDenseSwitch times its dense cost
+/// (macs() per sample): the im2col GEMM does a multiply-add at about the speed of the sparse scatter,
+/// so past that point the dense product is cheaper. A dense node never switches: for one sample both
+/// are a matrix-vector product, and the rank-k update does at most the same multiply-adds without the
+/// GEMM call's packing.
+/// A densely computed output in which more than kFullRow of the elements changed is kept as a full row
+/// rather than an element list; the nodes it reaches then run densely as well (for such supports the
+/// element lists cost more than the vectorized layer).
 ///
 /// Rounding: an output updated by a delta differs from the recomputed sum in the last bits (float
 /// sums are not associative), so decisions taken from the two can differ where the top-2 logit margin
@@ -49,6 +54,16 @@ struct DeltaStats {
   long long sparse_nodes = 0;  ///< node evaluations that ran sparse
   long long unchanged = 0;     ///< injections whose change died out before the output (masked)
   long long near_ties = 0;     ///< decisions within near_tie_bound of a tie (counted by the caller)
+  long long full_rows = 0;     ///< dense node evaluations whose output was kept as a full row
+  DeltaStats& operator+=(const DeltaStats& o) {
+    runs += o.runs;
+    dense_nodes += o.dense_nodes;
+    sparse_nodes += o.sparse_nodes;
+    unchanged += o.unchanged;
+    near_ties += o.near_ties;
+    full_rows += o.full_rows;
+    return *this;
+  }
 };
 
 /// Rounding bound of the incremental logits against a full recomputation: 1e-3 (1 + max |z|). The two
@@ -61,6 +76,9 @@ bool near_tie(const float* z, Eigen::Index n);
 
 /// Cost ratio past which a conv2d / dense node runs densely (see the file comment).
 inline constexpr double kDenseSwitch = 0.5;
+/// Share of changed elements past which a densely computed output is kept as a full row (see the file
+/// comment).
+inline constexpr double kFullRow = 0.5;
 
 /// The suffix of one network from a node on, for one thread (it holds scratch and calls the layers'
 /// forward in dense mode, so it must not be shared between threads; net must outlive it).
@@ -77,13 +95,15 @@ class IncrementalSuffix {
   struct Change {
     std::vector<std::int32_t> idx;  // changed output elements, unique
     std::vector<float> val;         // their new values
+    bool full = false;              // the whole output is in row instead (idx, val empty)
+    std::vector<float> row;
   };
   void dense_node(std::size_t n, Eigen::Index s, DeltaStats& st);
   /// The node's sparse kernel; false when it gives up (inf/NaN changes): then dense_node runs.
   bool sparse_node(std::size_t n, Eigen::Index s);
   bool prefers_dense(std::size_t n) const;
   /// Records output element e of node n as value v (if it differs from the clean value).
-  void emit(std::size_t n, Eigen::Index s, std::int32_t e, float v);
+  inline void emit(std::size_t n, Eigen::Index s, std::int32_t e, float v);
   const float* clean_row(std::size_t n, Eigen::Index s) const { return clean_->out[n].row(s).data(); }
 
   Network* net_;
@@ -92,9 +112,15 @@ class IncrementalSuffix {
   std::vector<Change> ch_;
   std::vector<std::vector<double>> acc_;    // per node: delta accumulator (output size), zero between uses
   std::vector<std::vector<std::int32_t>> mark_;  // per node: position in ch_[n].idx + 1, 0 = unchanged
-  std::vector<std::vector<std::uint8_t>> pos_mark_;  // per conv2d node: output position touched
+  std::vector<std::vector<std::uint8_t>> seen_;  // per node: scratch flags (conv2d: output positions; maxpool2d,
+                                                 // add: output elements), all 0 between uses
+  std::vector<std::int32_t> outs_;               // scratch list of output elements (maxpool2d, add)
+  /// The node's scratch flags, sized on first use (positions for conv2d, elements otherwise).
+  std::vector<std::uint8_t>& seen_mark(std::size_t n);
   std::vector<std::int32_t> touched_;       // accumulator entries (positions for conv2d) in use
-  Matrix xin_, yout_;
+  std::vector<Matrix> xs_;
+  Matrix yout_;
+  std::vector<std::size_t> used_;
 };
 
 }  // namespace aimc::nets

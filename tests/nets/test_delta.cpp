@@ -69,6 +69,24 @@ Network graph_b() {
   return net;
 }
 
+/// Convolutions on a 3x3 map: a change in c1's output reaches most of c2's output, c3 then takes the dense
+/// switch and its output is kept as a full row, read densely by a relu, an add with a listed (sparse)
+/// input, a flatten and a dense node.
+Network graph_d() {
+  Network net(Shape{2, 3, 3});
+  net.add("c1", make_layer({"conv2d", {{"in_c", 2}, {"in_h", 3}, {"in_w", 3}, {"out_c", 4}, {"kernel", 3}, {"stride", 1}, {"pad", 1}}}),
+          {"input"});
+  net.add("c2", make_layer({"conv2d", {{"in_c", 4}, {"in_h", 3}, {"in_w", 3}, {"out_c", 4}, {"kernel", 3}, {"stride", 1}, {"pad", 1}}}),
+          {"c1"});
+  net.add("c3", make_layer({"conv2d", {{"in_c", 4}, {"in_h", 3}, {"in_w", 3}, {"out_c", 4}, {"kernel", 3}, {"stride", 1}, {"pad", 1}}}),
+          {"c2"});
+  net.add("r", make_layer({"relu", {{"c", 4}, {"h", 3}, {"w", 3}}}), {"c3"});
+  net.add("add", make_layer({"add", {{"c", 4}, {"h", 3}, {"w", 3}, {"n", 2}}}), {"r", "c2"});
+  net.add("flat", make_layer({"flatten", {{"c", 4}, {"h", 3}, {"w", 3}}}), {"add"});
+  net.add("d", make_layer({"dense", {{"in", 36}, {"out", 3}}}), {"flat"});
+  return net;
+}
+
 void randomize(Network& net, Stream& s) {
   net.init(s);
   for (std::size_t i = 0; i < net.size(); ++i)
@@ -130,8 +148,8 @@ void compare(Network& net, const Matrix& x, Stream& s, int count, DeltaStats& st
 
 TEST_CASE("delta: incremental propagation equals the full forward on every node kind") {
   Stream s(41, "t.delta");
-  for (int g = 0; g < 3; ++g) {
-    Network net = g == 0 ? graph_a() : g == 1 ? graph_b() : graph_c();
+  for (int g = 0; g < 4; ++g) {
+    Network net = g == 0 ? graph_a() : g == 1 ? graph_b() : g == 2 ? graph_c() : graph_d();
     randomize(net, s);
     Matrix x(5, net.input_shape().size());
     s.fill_normal(x);
@@ -145,6 +163,7 @@ TEST_CASE("delta: incremental propagation equals the full forward on every node 
     CHECK(st.runs > 0);
     CHECK(st.sparse_nodes > 0);
     if (g == 0) CHECK(st.dense_nodes > 0);  // avgpool2d always, and the dense switch on the wide changes
+    if (g == 3) CHECK(st.full_rows > 0);    // c3's switch: full rows, read by the dense path after them
     if (g < 2) CHECK(st.unchanged > 0);     // some faults die out (ReLU below 0, a max that still loses)
   }
 }
