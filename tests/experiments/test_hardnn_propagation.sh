@@ -2,7 +2,7 @@
 # Process-level test of issue 21's contract (registered in tests/experiments/CMakeLists.txt): `aimc hardnn`
 # with propagation = "incremental" (the default, nets/delta.hpp) decides every injection as the full
 # suffix recomputation does. On a 1-epoch CNN (a chain) and a 1-epoch ResNet-8 (residual graph), for the
-# bit-flip (fixed point and fp32) and random-value error models: per-fmap and verification mismatch counts
+# bit-flip (fixed point and fp32), random-value and analog (RRAM output noise) error models: per-fmap and verification mismatch counts
 # differ by no more than the incremental run's near-tie decisions (top-2 margin within the rounding bound
 # of nets/delta.hpp; only those can flip), mean delta-losses agree to 1e-5 nat.
 # Usage: test_hardnn_propagation.sh AIMC_BINARY
@@ -29,10 +29,12 @@ max_injections = $5
 verify_injections = 1000
 propagation = "$3"
 TOML
+  # analog: the output-referred noise of RRAM hardware measured per layer (the suffix stays digital)
+  [ "$2" != analog ] || printf '[mapping]\nsubstrate = "rram"\nreadout = "adc"\n[rram]\nsigma_prog = 0.04\nsigma_read = 0.01\n' >> c.toml
   "$aimc" --threads 2 hardnn c.toml --out "$1.$2.$3.h5" --quiet --no-progress
 }
 for case in "cnn.h5 bitflip_fixed 200 96" "cnn.h5 bitflip_fp32 200 96" "cnn.h5 random_value 200 96" \
-            "r8.h5 bitflip_fixed 60 64"; do
+            "cnn.h5 analog 200 96" "r8.h5 bitflip_fixed 60 64"; do
   set -- $case
   run "$1" "$2" full "$3" "$4"
   run "$1" "$2" incremental "$3" "$4"
