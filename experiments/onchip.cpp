@@ -103,6 +103,10 @@ OnchipConfig parse_onchip_config(const ConfigFile& f) {
       if (t->contains(k))
         fail_at(file, std::string("mosfet.") + k,
                 "not used by aimc onchip: the pulse resolution is onchip.levels and onchip.max_pulses");
+    if (t->contains("x_max"))
+      fail_at(file, "mosfet.x_max",
+              "not used by aimc onchip: the read pulses are |x| t_read with inputs in [0, 1] (features scaled, "
+              "sigmoid outputs)");
     c.mosfet = read_params<MosfetParams>(*t, file, "mosfet");
   }
   if (const auto* t = sub("mosfet_update")) c.mosfet_update = read_params<MosfetUpdateParams>(*t, file, "mosfet_update");
@@ -117,7 +121,7 @@ OnchipConfig parse_onchip_config(const ConfigFile& f) {
         const std::string key(kk.str()), path = "sweep." + section + "." + key;
         bool known = false;
         if (section == "onchip") known = has_param<nets::OnchipParams>(key);
-        if (section == "mosfet") known = has_param<MosfetParams>(key) && key != "dv_g_step_V" && key != "max_pulses";
+        if (section == "mosfet") known = has_param<MosfetParams>(key) && key != "dv_g_step_V" && key != "max_pulses" && key != "x_max";
         if (section == "mosfet_update") known = has_param<MosfetUpdateParams>(key);
         if (section == "rram_pulse") known = has_param<RramPulseParams>(key);
         if (!known) fail_at(file, path, "not a numeric parameter of [" + section + "]");

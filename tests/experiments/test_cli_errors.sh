@@ -400,6 +400,7 @@ oc_case "hidden zero" "c.toml: study.hidden: layer size 0 not in [1, 4096]" '[st
 oc_case "device unknown" "c.toml: study.devices: unknown device 'pcm' (valid: float, mosfet, rram)" '[study]' 'devices = ["pcm"]'
 oc_case "device twice" "c.toml: study.devices: 'rram' listed twice" '[study]' 'devices = ["rram", "rram"]'
 oc_case "mosfet step set" "c.toml: mosfet.dv_g_step_V: not used by aimc onchip" '[mosfet]' 'dv_g_step_V = 0.01'
+oc_case "mosfet x_max set" "c.toml: mosfet.x_max: not used by aimc onchip" '[mosfet]' 'x_max = 2'
 oc_case "rram range inverted" "c.toml: parameter 'g_max_S'" '[rram_pulse]' 'g_max_S = 1e-7'
 oc_case "leak negative" "c.toml: parameter 'mosfet_update.tau_leak_s' = -1" '[mosfet_update]' 'tau_leak_s = -1'
 oc_case "sweep unknown section" "c.toml: sweep.rram: unknown key" '[sweep.rram]' 'nu_ltp = [1]'
