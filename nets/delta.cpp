@@ -51,6 +51,7 @@ IncrementalSuffix::IncrementalSuffix(Network& net, const CleanActivations& clean
     else if (k == "batchnorm") kind_[n] = Kind::batchnorm;
     else if (k == "normalize") kind_[n] = Kind::normalize;
     else if (k == "maxpool2d") kind_[n] = Kind::maxpool2d;
+    else if (k == "avgpool2d") kind_[n] = Kind::avgpool2d;
     else if (k == "globalavgpool") kind_[n] = Kind::globalavgpool;
     else if (k == "flatten") kind_[n] = Kind::flatten;
     else if (k == "add") kind_[n] = Kind::add;
@@ -307,6 +308,27 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       const double inv = 1.0 / double(is.h * is.w);
       for (std::size_t i = 0; i < c.idx.size(); ++i)
         add(c.idx[i] % is.c, (double(c.val[i]) - double(xin[c.idx[i]])) * inv);
+      emit_acc();
+      return true;
+    }
+    case Kind::avgpool2d: {
+      const auto& ap = static_cast<const AvgPool2d&>(layer);
+      const PoolGeometry& g = ap.geometry();
+      const Shape is = ap.input_shape(), os = ap.output_shape();
+      for (std::size_t i = 0; i < c.idx.size(); ++i) {
+        const std::int32_t e = c.idx[i];
+        const double d = double(c.val[i]) - double(xin[e]);
+        if (!std::isfinite(d)) return abandon();  // inf/NaN: the layer's forward propagates them
+        const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
+        const int oh0 = std::max(0, (h + g.pad_top - g.kh + g.sh) / g.sh), oh1 = std::min(os.h - 1, (h + g.pad_top) / g.sh);
+        const int ow0 = std::max(0, (w + g.pad_left - g.kw + g.sw) / g.sw), ow1 = std::min(os.w - 1, (w + g.pad_left) / g.sw);
+        for (int oh = oh0; oh <= oh1; ++oh)
+          for (int ow = ow0; ow <= ow1; ++ow) {
+            if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
+            if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
+            add((oh * os.w + ow) * os.c + ci, d * double(ap.scale(oh, ow)));
+          }
+      }
       emit_acc();
       return true;
     }

@@ -10,6 +10,7 @@
 ///   dense    the outputs change by sum_i d_i W[i, :] (a rank-k update, k changed inputs);
 ///   relu, clip, batchnorm (eval), normalize: the same elements, recomputed from clean + d;
 ///   maxpool2d the windows holding a changed input are re-maximized over their inputs;
+///   avgpool2d each window holding a changed input moves by d times its 1 / divisor;
 ///   globalavgpool the channel's mean moves by d / (h w); flatten: the same elements;
 ///   add      the union of the inputs' changes, each output the sum of its inputs' new values;
 ///   concat   the inputs' changes at their channel offsets.
@@ -90,8 +91,8 @@ class IncrementalSuffix {
   void run(std::size_t node, Eigen::Index sample, Eigen::Index element, float v, float* logits, DeltaStats& st);
 
  private:
-  enum class Kind { conv2d, dense, relu, clip, batchnorm, normalize, maxpool2d, globalavgpool, flatten, add, concat,
-                    other };
+  enum class Kind { conv2d, dense, relu, clip, batchnorm, normalize, maxpool2d, avgpool2d, globalavgpool, flatten,
+                    add, concat, other };
   struct Change {
     std::vector<std::int32_t> idx;  // changed output elements, unique
     std::vector<float> val;         // their new values

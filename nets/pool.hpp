@@ -77,10 +77,10 @@ class AvgPool2d final : public Pool2d {
   void forward(const Matrix& x, Matrix& y, Mode mode) override;
   void backward(const Matrix& dy, Matrix& dx) override;
   bool count_include_pad() const { return count_include_pad_; }
-
- private:
   /// 1 / divisor of the window of output (oh, ow).
   float scale(int oh, int ow) const;
+
+ private:
   bool count_include_pad_;
   long rows_ = 0;
   bool have_cache_ = false;

@@ -18,8 +18,9 @@ namespace {
 using L = std::vector<long long>;
 using F = std::vector<double>;
 
-/// Every kind with a sparse kernel, and avgpool2d (no kernel: the dense fallback), in one graph with
-/// fan-out, a residual add and a concat; strided, padded, grouped and dilated convolutions.
+/// Every kind with a sparse kernel, and compensation (no kernel: the dense fallback), in one graph with
+/// fan-out, a residual add and a concat; strided, padded, grouped and dilated convolutions; average
+/// pooling with padding not counted (a divisor per window).
 Network graph_a() {
   Network net(Shape{3, 8, 8});
   net.add("c1", make_layer({"conv2d", {{"in_c", 3}, {"in_h", 8}, {"in_w", 8}, {"out_c", 8}, {"kernel", 3}, {"stride", 1}, {"pad", 1}}}),
@@ -35,12 +36,15 @@ Network graph_a() {
   net.add("add", make_layer({"add", {{"c", 8}, {"h", 4}, {"w", 4}, {"n", 2}}}), {"clip", "sc"});
   net.add("mp", make_layer({"maxpool2d", {{"in_c", 8}, {"in_h", 4}, {"in_w", 4}, {"kernel", 3}, {"stride", 2}, {"pads", L{1, 1, 1, 1}}}}),
           {"add"});
-  net.add("ap", make_layer({"avgpool2d", {{"in_c", 8}, {"in_h", 4}, {"in_w", 4}, {"kernel", 2}, {"stride", 2}}}), {"add"});
+  net.add("ap", make_layer({"avgpool2d", {{"in_c", 8}, {"in_h", 4}, {"in_w", 4}, {"kernel", 3}, {"stride", 2},
+                                           {"pads", L{1, 1, 1, 1}}, {"count_include_pad", 0}}}),
+          {"add"});
   net.add("cat", make_layer({"concat", {{"h", 2}, {"w", 2}, {"channels", L{8, 8}}}}), {"mp", "ap"});
   F mean(16), sd(16);
   for (int c = 0; c < 16; ++c) mean[std::size_t(c)] = 0.1 * c - 0.5, sd[std::size_t(c)] = 0.5 + 0.05 * c;
   net.add("norm", make_layer({"normalize", {{"c", 16}, {"h", 2}, {"w", 2}, {"mean", mean}, {"std", sd}}}), {"cat"});
-  net.add("flat", make_layer({"flatten", {{"c", 16}, {"h", 2}, {"w", 2}}}), {"norm"});
+  net.add("comp", make_layer({"compensation", {{"c", 16}, {"h", 2}, {"w", 2}, {"rank", 0}}}), {"norm"});
+  net.add("flat", make_layer({"flatten", {{"c", 16}, {"h", 2}, {"w", 2}}}), {"comp"});
   net.add("d1", make_layer({"dense", {{"in", 64}, {"out", 12}}}), {"flat"});
   net.add("r2", make_layer({"relu", {{"c", 12}, {"h", 1}, {"w", 1}}}), {"d1"});
   net.add("d2", make_layer({"dense", {{"in", 12}, {"out", 5}}}), {"r2"});
@@ -94,6 +98,9 @@ void randomize(Network& net, Stream& s) {
       if (p->name == "running_var") p->value = (p->value.array() * 0 + 0.5f + 0.5f * float(s.uniform())).matrix();
       else if (p->name == "running_mean" || p->name == "beta" || p->name == "bias")
         for (Eigen::Index c = 0; c < p->value.cols(); ++c) p->value(0, c) = float(0.2 * s.normal());
+      else if (net.layer(i).spec().kind == "compensation")  // zero-initialized: make it do something
+        for (Eigen::Index r = 0; r < p->value.rows(); ++r)
+          for (Eigen::Index c = 0; c < p->value.cols(); ++c) p->value(r, c) = float(0.3 * s.normal());
       else if (p->name == "gamma")
         for (Eigen::Index c = 0; c < p->value.cols(); ++c) p->value(0, c) = float(1 + 0.3 * s.normal());
     }
@@ -162,7 +169,7 @@ TEST_CASE("delta: incremental propagation equals the full forward on every node 
     CHECK(worst < 1e-5);  // the near-tie bound (1e-3) is 100x above what the test needs
     CHECK(st.runs > 0);
     CHECK(st.sparse_nodes > 0);
-    if (g == 0) CHECK(st.dense_nodes > 0);  // avgpool2d always, and the dense switch on the wide changes
+    if (g == 0) CHECK(st.dense_nodes > 0);  // compensation always, and the dense switch on the wide changes
     if (g == 3) CHECK(st.full_rows > 0);    // c3's switch: full rows, read by the dense path after them
     if (g < 2) CHECK(st.unchanged > 0);     // some faults die out (ReLU below 0, a max that still loses)
   }
