@@ -35,6 +35,25 @@ std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose, std::init
   return h;
 }
 
+void Mt19937_64::twist() {
+  for (int j = 0; j < kN - kM; ++j) x_[j] = x_[j + kM] ^ twist_word(x_[j], x_[j + 1]);
+  for (int j = kN - kM; j < kN - 1; ++j) x_[j] = x_[j - (kN - kM)] ^ twist_word(x_[j], x_[j + 1]);
+  x_[kN - 1] = x_[kM - 1] ^ twist_word(x_[kN - 1], x_[0]);
+  pos_ = 0;
+}
+
+void Mt19937_64::full_state() {
+  seed_to(kN);
+  // Boost's normalize_state(): the low 31 bits of word 0 from words m - 1 and n - 1 (no output depends
+  // on them: the twist replaces word 0 before the last word reads its low bits), and the all-zero state
+  // (impossible with this seeding) left out.
+  std::uint64_t y0 = x_[kM - 1] ^ x_[kN - 1];
+  y0 = (y0 >> 63) ? ((y0 ^ kA) << 1) | 1 : y0 << 1;
+  x_[0] = (x_[0] & kUpper) | (y0 & kLower);
+  twist();
+  pos_ = kM;  // outputs 0 .. 155 were served lazily
+}
+
 Stream::Stream(std::uint64_t key) : key_(key) {}
 
 Stream::Stream(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices)

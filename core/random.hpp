@@ -6,8 +6,11 @@
 ///   h0 = splitmix64(seed ^ 0x6a09e667f3bcc909)
 ///   h1 = mix(h0, fnv1a64(purpose))
 ///   h_{k+1} = mix(h_k, index_k),   mix(h, v) = splitmix64(h ^ splitmix64(v + 0x9e3779b97f4a7c15))
-/// and seeds a Boost.Random mt19937_64 engine for the scalar draws (uniform, normal, below, bernoulli,
-/// fill_uniform, shuffle); Boost's distributions give the same numbers with every compiler.
+/// and seeds an mt19937_64 engine for the scalar draws (uniform, normal, below, bernoulli, fill_uniform,
+/// shuffle), through Boost's distributions, which give the same numbers with every compiler. The engine
+/// is Mt19937_64 below: Boost.Random's mt19937_64 seeded with the key, output for output, but seeded
+/// lazily (a stream that draws a few numbers, as a fault-injection site does, pays for about 160 of
+/// the 312 seeding steps and no twist of the whole state).
 /// Bulk Gaussian fills (fill_normal) come from the stream's counter-based sequence instead: normal i of
 /// key k is a fixed function of (k, i), Philox4x32-10 plus Box-Muller (core/philox.hpp), generated with
 /// AVX2 at about 1.3 ns a number, against about 4.5 ns for Boost's ziggurat on mt19937_64. The stream
@@ -15,7 +18,6 @@
 /// gives the same numbers as one fill of n + m, and the scalar draws do not move it.
 /// Draws therefore depend only on the key, never on which thread or MPI rank makes them or in which
 /// order streams are created, and any single trial can be regenerated alone.
-#include <boost/random/mersenne_twister.hpp>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -32,9 +34,60 @@ std::uint64_t fnv1a64(std::string_view s);
 std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose,
                          std::initializer_list<std::uint64_t> indices);
 
+/// mt19937_64 (Matsumoto and Nishimura, ACM TOMACS 1998; the 64-bit parameters of Nishimura, ACM TOMACS
+/// 2000) with Boost.Random's integer seeding (x_0 = seed, x_i = f (x_{i-1} xor (x_{i-1} >> 62)) + i,
+/// f = 6364136223846793005), giving exactly boost::random::mt19937_64(seed)'s outputs (tested against
+/// it). Output k < 156 of the first block depends only on seed words k, k + 1 and k + 156 (the twist of
+/// word k reads words k + 1 and k + m, m = 156, before they are overwritten), so those outputs seed only
+/// that far and twist one word each; from output 156 on the engine completes the seeding (with Boost's
+/// normalization of word 0, whose low bits no output reads) and runs as the textbook generator.
+class Mt19937_64 {
+ public:
+  using result_type = std::uint64_t;
+  explicit Mt19937_64(std::uint64_t seed) { x_[0] = seed; }
+  static constexpr result_type min() { return 0; }
+  static constexpr result_type max() { return ~result_type(0); }
+  result_type operator()() {
+    if (pos_ < 0) {  // lazy: output k = -pos_ - 1 of the first block
+      const int k = -pos_ - 1;
+      if (k < kM) {
+        seed_to(k + kM + 1);
+        --pos_;
+        return temper(x_[k + kM] ^ twist_word(x_[k], x_[k + 1]));
+      }
+      full_state();
+    }
+    if (pos_ == kN) twist();
+    return temper(x_[pos_++]);
+  }
+
+ private:
+  static constexpr int kN = 312, kM = 156;
+  static constexpr std::uint64_t kUpper = ~std::uint64_t(0) << 31, kLower = ~kUpper, kA = 0xB5026F5AA96619E9ULL;
+  static std::uint64_t twist_word(std::uint64_t xj, std::uint64_t xj1) {
+    const std::uint64_t y = (xj & kUpper) | (xj1 & kLower);
+    return (y >> 1) ^ ((xj1 & 1) * kA);
+  }
+  static std::uint64_t temper(std::uint64_t z) {
+    z ^= (z >> 29) & 0x5555555555555555ULL;
+    z ^= (z << 17) & 0x71D67FFFEDA60000ULL;
+    z ^= (z << 37) & 0xFFF7EEE000000000ULL;
+    return z ^ (z >> 43);
+  }
+  void seed_to(int n) {
+    for (; seeded_ < n; ++seeded_)
+      x_[seeded_] = 6364136223846793005ULL * (x_[seeded_ - 1] ^ (x_[seeded_ - 1] >> 62)) + std::uint64_t(seeded_);
+  }
+  void full_state();  // the whole seed (Boost's normalization included), twisted: outputs from 156 on
+  void twist();
+  std::uint64_t x_[kN];
+  int seeded_ = 1;  // seed words computed
+  int pos_ = -1;    // < 0: lazy, next output -pos_ - 1; else index of the next word of the twisted state
+};
+
 class Stream {
  public:
-  using Engine = boost::random::mt19937_64;
+  using Engine = Mt19937_64;
 
   Stream(std::uint64_t seed, std::string_view purpose, std::initializer_list<std::uint64_t> indices = {});
 
@@ -44,7 +97,7 @@ class Stream {
 
   std::uint64_t key() const { return key_; }
   /// The scalar draws' engine, seeded with the key on first use (streams used only for bulk fills
-  /// never pay the 312-word seeding).
+  /// never pay the seeding).
   Engine& engine() {
     if (!engine_) engine_.emplace(key_);
     return *engine_;
