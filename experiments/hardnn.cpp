@@ -65,33 +65,57 @@ int run_hardnn(const HardnnOptions& o) {
     r.layers.push_back(std::move(L));
   }
 
-  // Clean pass: activations of the injected layers, predictions and losses.
-  {
-    std::vector<int> ids;
-    Eigen::Index row = 0, m = 0;
-    for (auto& L : r.layers) {
-      L.clean.resize(test.x.rows(), Eigen::Index(L.positions) * L.channels);
-      ids.push_back(net.add_hook(L.index, [&L, &row, &m](std::size_t, Matrix& y) { L.clean.middleRows(row, m) = y; }));
+  // Incremental propagation needs every node's clean output on the subset; above the budget the campaign
+  // recomputes suffixes instead (and says so).
+  r.classes = int(net.output_shape().size());
+  std::shared_ptr<const nets::CleanActivations> all_clean;
+  r.propagation = h.propagation;
+  if (h.propagation == "incremental") {
+    const std::size_t bytes = nets::CleanActivations::bytes(net, test.x.rows());
+    if (bytes > kCleanBudgetBytes) {
+      r.propagation = "full (the clean activations of every node would take " + to_str(bytes >> 20) + " MiB, over the " +
+                      to_str(kCleanBudgetBytes >> 20) + " MiB budget)";
+      if (lead && o.progress) std::fprintf(stderr, "hardnn: propagation: %s\n", r.propagation.c_str());
+    } else {
+      all_clean = std::make_shared<const nets::CleanActivations>(net, test.x);
     }
+  }
+
+  // Clean pass: activations of the injected layers, predictions and losses (taken from the clean
+  // activations of every node when incremental propagation holds them: one forward, one copy).
+  {
     r.pred.resize(std::size_t(test.x.rows()));
     r.loss.resize(std::size_t(test.x.rows()));
     long long correct = 0;
-    for (row = 0; row < test.x.rows(); row += m) {
-      m = std::min<Eigen::Index>(200, test.x.rows() - row);
-      const Matrix z = net.forward(test.x.middleRows(row, m));
-      for (Eigen::Index i = 0; i < m; ++i) {
+    auto score = [&](Eigen::Index row, const Matrix& z) {
+      for (Eigen::Index i = 0; i < z.rows(); ++i) {
         const auto [p, l] = judge(z.row(i).data(), z.cols(), test.y[row + i], h.loss_cap);
         r.pred[std::size_t(row + i)] = p;
         r.loss[std::size_t(row + i)] = l;
         correct += p == test.y[row + i];
       }
+    };
+    if (all_clean) {
+      for (auto& L : r.layers) L.acts = all_clean;
+      score(0, all_clean->out.back());
+    } else {
+      std::vector<int> ids;
+      Eigen::Index row = 0, m = 0;
+      for (auto& L : r.layers) {
+        L.own.resize(test.x.rows(), Eigen::Index(L.positions) * L.channels);
+        ids.push_back(net.add_hook(L.index, [&L, &row, &m](std::size_t, Matrix& y) { L.own.middleRows(row, m) = y; }));
+      }
+      for (row = 0; row < test.x.rows(); row += m) {
+        m = std::min<Eigen::Index>(200, test.x.rows() - row);
+        score(row, net.forward(test.x.middleRows(row, m)));
+      }
+      for (int id : ids) net.remove_hook(id);
     }
-    for (int id : ids) net.remove_hook(id);
     r.clean_accuracy = double(correct) / double(test.x.rows());
   }
   for (auto& L : r.layers) {
-    L.spec.lo = L.clean.minCoeff();
-    L.spec.hi = L.clean.maxCoeff();
+    L.spec.lo = L.clean().minCoeff();
+    L.spec.hi = L.clean().maxCoeff();
     L.spec.fixed.bits = h.bits;
     L.spec.fixed.full_scale = std::max(std::fabs(double(L.spec.lo)), std::fabs(double(L.spec.hi)));
     if (!(L.spec.fixed.full_scale > 0)) L.spec.fixed.full_scale = 1.0;  // a dead layer: any scale
@@ -111,7 +135,7 @@ int run_hardnn(const HardnnOptions& o) {
       const auto it = std::find(al.begin(), al.end(), L.index);
       if (it == al.end()) continue;  // a digital layer: no analog error
       const std::size_t a = std::size_t(it - al.begin());
-      const double count = double(st.snr_samples) * double(L.clean.cols());
+      const double count = double(st.snr_samples) * double(L.clean().cols());
       L.spec.sigma = std::sqrt(st.noise[a] / count);
       L.snr_db = st.noise[a] > 0 ? stats::db(st.signal[a] / st.noise[a]) : std::numeric_limits<double>::infinity();
     }
@@ -156,21 +180,6 @@ int run_hardnn(const HardnnOptions& o) {
   }
   sched.checkpoint();
 
-  // Incremental propagation needs every node's clean output on the subset; above the budget the campaign
-  // recomputes suffixes instead (and says so).
-  r.classes = int(net.output_shape().size());
-  std::shared_ptr<nets::CleanActivations> all_clean;
-  r.propagation = h.propagation;
-  if (h.propagation == "incremental") {
-    const std::size_t bytes = nets::CleanActivations::bytes(net, test.x.rows());
-    if (bytes > kCleanBudgetBytes) {
-      r.propagation = "full (the clean activations of every node would take " + to_str(bytes >> 20) + " MiB, over the " +
-                      to_str(kCleanBudgetBytes >> 20) + " MiB budget)";
-      if (lead && o.progress) std::fprintf(stderr, "hardnn: propagation: %s\n", r.propagation.c_str());
-    } else {
-      all_clean = std::make_shared<nets::CleanActivations>(net, test.x);
-    }
-  }
   std::vector<Worker> workers(static_cast<std::size_t>(omp_get_max_threads()));
   for (auto& w : workers) {
     w.net = net.clone();

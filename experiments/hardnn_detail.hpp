@@ -41,7 +41,11 @@ struct LayerInfo {
   double macs_per_fmap = 0;
   fault::LayerErrorSpec spec;
   double snr_db = kNaN;  // analog model: measured output SNR
-  Matrix clean;          // clean outputs on the subset (subset x positions * channels)
+  /// Clean outputs on the subset (subset x positions * channels): the layer's row block of the clean
+  /// activations of every node when incremental propagation holds them, else a copy of its own.
+  const Matrix& clean() const { return acts ? acts->out[index] : own; }
+  std::shared_ptr<const nets::CleanActivations> acts;
+  Matrix own;
 };
 
 struct FmapId {

@@ -43,10 +43,10 @@ Site draw_site(const Run& r, std::size_t f, Stream& s) {
   const LayerInfo& L = r.layers[id.layer];
   Site site;
   site.fmap = f;
-  site.sample = int(s.below(std::uint64_t(L.clean.rows())));
+  site.sample = int(s.below(std::uint64_t(L.clean().rows())));
   const int pos = int(s.below(std::uint64_t(L.positions)));
   site.inj.element = Eigen::Index(pos) * L.channels + id.fmap;
-  const float clean = L.clean(site.sample, site.inj.element);
+  const float clean = L.clean()(site.sample, site.inj.element);
   site.inj.value = fault::faulty_value(r.model, clean, L.spec, s);
   return site;
 }
@@ -76,9 +76,9 @@ void run_sites(const Run& r, Worker& w, std::size_t layer, std::vector<Site>& si
     return;
   }
   nets::Network& net = w.net;
-  Matrix x(Eigen::Index(sites.size()), L.clean.cols());
+  Matrix x(Eigen::Index(sites.size()), L.clean().cols());
   for (std::size_t i = 0; i < sites.size(); ++i) {
-    x.row(Eigen::Index(i)) = L.clean.row(sites[i].sample);
+    x.row(Eigen::Index(i)) = L.clean().row(sites[i].sample);
     sites[i].inj.row = Eigen::Index(i);
   }
   std::vector<fault::Injection> inj;
