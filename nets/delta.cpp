@@ -139,6 +139,25 @@ void IncrementalSuffix::dense_node(std::size_t n, Eigen::Index s, DeltaStats& st
   for (Eigen::Index e = 0; e < size; ++e) emit(n, s, std::int32_t(e), yout_(0, e));
 }
 
+namespace {
+
+/// Calls f(oh, ow, ci) for every pooling window that holds input element e (channel ci): the windows
+/// oh with oh sh - pad_top <= h < oh sh - pad_top + kh, likewise ow.
+template <class F>
+void for_each_window(const PoolGeometry& g, const Shape& is, const Shape& os, std::int32_t e, F&& f) {
+  const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
+  const int oh0 = std::max(0, (h + g.pad_top - g.kh + g.sh) / g.sh), oh1 = std::min(os.h - 1, (h + g.pad_top) / g.sh);
+  const int ow0 = std::max(0, (w + g.pad_left - g.kw + g.sw) / g.sw), ow1 = std::min(os.w - 1, (w + g.pad_left) / g.sw);
+  for (int oh = oh0; oh <= oh1; ++oh)
+    for (int ow = ow0; ow <= ow1; ++ow) {
+      if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
+      if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
+      f(oh, ow, ci);
+    }
+}
+
+}  // namespace
+
 bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
   const auto& in = net_->inputs(n);
   const std::size_t src = std::size_t(in[0]);
@@ -319,15 +338,9 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
         const std::int32_t e = c.idx[i];
         const double d = double(c.val[i]) - double(xin[e]);
         if (!std::isfinite(d)) return abandon();  // inf/NaN: the layer's forward propagates them
-        const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
-        const int oh0 = std::max(0, (h + g.pad_top - g.kh + g.sh) / g.sh), oh1 = std::min(os.h - 1, (h + g.pad_top) / g.sh);
-        const int ow0 = std::max(0, (w + g.pad_left - g.kw + g.sw) / g.sw), ow1 = std::min(os.w - 1, (w + g.pad_left) / g.sw);
-        for (int oh = oh0; oh <= oh1; ++oh)
-          for (int ow = ow0; ow <= ow1; ++ow) {
-            if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
-            if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
-            add((oh * os.w + ow) * os.c + ci, d * double(ap.scale(oh, ow)));
-          }
+        for_each_window(g, is, os, e, [&](int oh, int ow, int ci) {
+          add((oh * os.w + ow) * os.c + ci, d * double(ap.scale(oh, ow)));
+        });
       }
       emit_acc();
       return true;
@@ -339,22 +352,14 @@ bool IncrementalSuffix::sparse_node(std::size_t n, Eigen::Index s) {
       std::vector<std::int32_t>& outs = outs_;
       std::vector<std::uint8_t>& seen = seen_mark(n);
       outs.clear();
-      for (std::int32_t e : c.idx) {
-        const int ci = e % is.c, w = (e / is.c) % is.w, h = e / (is.c * is.w);
-        // windows oh with oh sh - pad_top <= h < oh sh - pad_top + kh
-        const int oh0 = std::max(0, (h + g.pad_top - g.kh + g.sh) / g.sh), oh1 = std::min(os.h - 1, (h + g.pad_top) / g.sh);
-        const int ow0 = std::max(0, (w + g.pad_left - g.kw + g.sw) / g.sw), ow1 = std::min(os.w - 1, (w + g.pad_left) / g.sw);
-        for (int oh = oh0; oh <= oh1; ++oh)
-          for (int ow = ow0; ow <= ow1; ++ow) {
-            if (oh * g.sh - g.pad_top > h || oh * g.sh - g.pad_top + g.kh <= h) continue;
-            if (ow * g.sw - g.pad_left > w || ow * g.sw - g.pad_left + g.kw <= w) continue;
-            const std::int32_t o = (oh * os.w + ow) * os.c + ci;
-            if (!seen[std::size_t(o)]) {
-              seen[std::size_t(o)] = 1;
-              outs.push_back(o);
-            }
+      for (std::int32_t e : c.idx)
+        for_each_window(g, is, os, e, [&](int oh, int ow, int ci) {
+          const std::int32_t o = (oh * os.w + ow) * os.c + ci;
+          if (!seen[std::size_t(o)]) {
+            seen[std::size_t(o)] = 1;
+            outs.push_back(o);
           }
-      }
+        });
       for (std::int32_t o : outs) seen[std::size_t(o)] = 0;
       for (std::int32_t o : outs) {
         const int ci = o % os.c, ow = (o / os.c) % os.w, oh = o / (os.c * os.w);
