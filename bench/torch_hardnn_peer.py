@@ -53,7 +53,7 @@ import time
 T_START = time.perf_counter()
 PROG = "torch_hardnn_peer.py"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_mc_peer import PeerError, blas_report, fashion_mnist, text  # noqa: E402  (same data and BLAS report)
+from torch_mc_peer import PeerError, blas_report, fashion_mnist, open_model, text  # noqa: E402  (same data, model file checks and BLAS report)
 
 
 def parse_args(argv):
@@ -89,24 +89,9 @@ def load_graph(path):
             flatten, or a tensor) its rows are permuted from aimc's HWC order (h W + w) C + c to torch's
             CHW order c H W + h W + w;
     batchnorm (eval): per channel s = gamma / sqrt(running_var + eps), t = beta - running_mean s."""
-    import h5py
     import numpy as np
 
-    if not os.path.exists(path):
-        raise PeerError(f"{path}: no such file (make it: aimc train --model cnn|resnet8 --out {path})")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise PeerError(f"{path}: not an HDF5 file ({e})")
-    with f:
-        if text(f.attrs.get("format", "")) != "aimc-model":
-            raise PeerError(f"{path}: not an aimc model file (attribute format = {text(f.attrs.get('format', ''))!r})")
-        version = int(f.attrs.get("format_version", 0))
-        if version != 2:
-            raise PeerError(f"{path}: model file format_version {version}; this script reads format 2 only "
-                            f"(re-make it with a current aimc: aimc train --model cnn --out FILE)")
-        if "parameters" not in f or "layers" not in f:
-            raise PeerError(f"{path}: format 2 file without /parameters or /layers")
+    with open_model(path, "cnn") as f:
         shape = (int(f.attrs["input_c"]), int(f.attrs["input_h"]), int(f.attrs["input_w"]))
         params = f["parameters"]
         nodes = []

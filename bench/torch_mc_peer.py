@@ -62,28 +62,38 @@ def text(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def load_mlp(path):
-    """[(kind, W, b)] of an aimc model file, format 2: a chain of flatten / dense / relu nodes.
-
-    Dense weight is the crossbar view (inputs x outputs), bias (1 x outputs) (nets/model_io.hpp)."""
+def open_model(path, model):
+    """The aimc model file at path, format 2, open for reading (an h5py.File, to use in a with block);
+    PeerError naming the file and the problem otherwise. model: the --model to suggest for making one."""
     import h5py
-    import numpy as np
 
     if not os.path.exists(path):
-        raise PeerError(f"{path}: no such file (make it: aimc train --model mlp --out {path})")
+        raise PeerError(f"{path}: no such file (make it: aimc train --model {model} --out {path})")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise PeerError(f"{path}: not an HDF5 file ({e})")
-    with f:
-        if text(f.attrs.get("format", "")) != "aimc-model":
-            raise PeerError(f"{path}: not an aimc model file (attribute format = {text(f.attrs.get('format', ''))!r})")
-        version = int(f.attrs.get("format_version", 0))
-        if version != 2:
-            raise PeerError(f"{path}: model file format_version {version}; this script reads format 2 only "
-                            f"(re-make it with a current aimc: aimc train --model mlp --out FILE)")
-        if "parameters" not in f or "layers" not in f:
-            raise PeerError(f"{path}: format 2 file without /parameters or /layers")
+    problem = None
+    if text(f.attrs.get("format", "")) != "aimc-model":
+        problem = f"not an aimc model file (attribute format = {text(f.attrs.get('format', ''))!r})"
+    elif int(f.attrs.get("format_version", 0)) != 2:
+        problem = (f"model file format_version {int(f.attrs.get('format_version', 0))}; this script reads format 2 "
+                   f"only (re-make it with a current aimc: aimc train --model {model} --out FILE)")
+    elif "parameters" not in f or "layers" not in f:
+        problem = "format 2 file without /parameters or /layers"
+    if problem:
+        f.close()
+        raise PeerError(f"{path}: {problem}")
+    return f
+
+
+def load_mlp(path):
+    """[(kind, W, b)] of an aimc model file, format 2: a chain of flatten / dense / relu nodes.
+
+    Dense weight is the crossbar view (inputs x outputs), bias (1 x outputs) (nets/model_io.hpp)."""
+    import numpy as np
+
+    with open_model(path, "mlp") as f:
         params = f["parameters"]
         layers = []
         names = sorted(f["layers"].keys())
